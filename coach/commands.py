@@ -182,6 +182,104 @@ def cmd_search(args: argparse.Namespace, out: JsonOut | None) -> int:
     return 0
 
 
+# -- ask ----------------------------------------------------------------------------------
+
+
+def _history(fields: dict) -> list[dict]:
+    history = fields.get("history") or []
+    if not isinstance(history, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("content", ""), str) for m in history
+    ):
+        raise BadInput('"history" must be a list of {"role": ..., "content": ...} messages.')
+    return history
+
+
+def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach.answer import Asker
+
+    asker = Asker(load_config())
+
+    def one(fields: dict) -> dict:
+        return asker.ask(require_text(fields), _history(fields)).to_json()
+
+    if args.text == "-":
+        asker.warm_up()
+        return run_batch(out, one)
+    if out:
+        out.emit(one({"text": args.text}))
+        return 0
+    shown: list[str] = []
+
+    def show(piece: str) -> None:
+        shown.append(piece)
+        print(piece, end="", flush=True)
+
+    result = asker.ask(args.text, on_token=show)
+    if not shown or not result.answer.startswith(result.streamed):
+        if shown:
+            print("\n\n[after checking the answer against its sources:]")
+        print(result.answer)
+    else:
+        print(result.answer[len(result.streamed) :])
+    if result.sources and not result.refused:
+        print("\nSources: " + ", ".join(f"[{s.id}] {s.title}" for s in result.sources))
+    notes = [f for f in result.flags if f not in ("out_of_scope",)]
+    if notes:
+        print(f"Flags: {', '.join(notes)}")
+    return 0
+
+
+# -- guard --------------------------------------------------------------------------------
+
+
+def cmd_guard(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach import guardrails
+
+    guards = guardrails.default_guards()
+
+    def one(fields: dict) -> dict:
+        text = require_text(fields)
+        return guardrails.check_input(text, context="ask", guards=guards).to_json()
+
+    if args.text == "-":
+        return run_batch(out, one)
+    result = one({"text": args.text})
+    if out:
+        out.emit(result)
+    else:
+        print("allowed" if result["allowed"] else "BLOCKED")
+        for f in result["flags"]:
+            print(f"  {f['name']}: score {f['score']:.2f} -> {f['action']}")
+    return 0
+
+
+# -- eval ---------------------------------------------------------------------------------
+
+_SUITES_BUILT = {
+    "retrieval": "coach.evals.retrieval",
+    "answer": "coach.evals.answer",
+    "guardrails": "coach.evals.guardrails",
+}
+
+
+def cmd_eval(args: argparse.Namespace, out: JsonOut | None) -> int:
+    import importlib
+
+    cfg = load_config()
+    suites = list(_SUITES_BUILT) if args.suite == "all" else [args.suite]
+    for suite in suites:
+        if suite not in _SUITES_BUILT:
+            raise NotBuilt(f"eval --suite {suite}")
+    for suite in suites:
+        module = importlib.import_module(_SUITES_BUILT[suite])
+        result = module.run(cfg, split=args.split, limit=args.limit, progress=say)
+        if out:
+            out.emit(result)
+        else:
+            print(json.dumps(result, indent=2))
+    return 0
+
+
 # -- not built yet ------------------------------------------------------------------------
 
 
@@ -192,10 +290,7 @@ def _not_built(name: str):
     return handler
 
 
-cmd_ask = _not_built("ask")
-cmd_guard = _not_built("guard")
 cmd_grade = _not_built("grade")
-cmd_eval = _not_built("eval")
 cmd_judge = _not_built("judge")
 cmd_interview = _not_built("interview")
 cmd_progress = _not_built("progress")

@@ -41,6 +41,8 @@ class Config:
     backend: str = "llama_cpp"
     # Base URL of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama), for "openai".
     endpoint: str | None = None
+    # Model id to request from that server; None asks its /v1/models for the first one.
+    endpoint_model: str | None = None
     # A Hugging Face model directory for the "transformers" backend (None: the GGUF file).
     hf_model_dir: Path | None = None
     # Both cores: llama.cpp decode speed scales with physical cores and this machine has two.

@@ -98,11 +98,13 @@ class Searcher:
         embedder: Embedder | None = None,
         reranker=None,
         use_reranker: bool | None = None,
+        scope_threshold: float | None = None,
     ):
         self.cfg = cfg
         self.embedder = embedder
         self.reranker = reranker
         self.use_reranker = use_reranker
+        self.scope_threshold = scope.THRESHOLD if scope_threshold is None else scope_threshold
         self._index: Index | None = None
 
     def warm_up(self) -> Index:
@@ -157,7 +159,7 @@ class Searcher:
             chunk_scores, rerank_top = self._rerank(query, chunk_scores)
             timing["rerank_s"] = time.perf_counter() - t0
         hits = collapse(chunk_scores, idx, k)
-        decision = scope.decide(top_cos, rerank_top)
+        decision = scope.decide(top_cos, rerank_top, threshold=self.scope_threshold)
         texts = {h.chunk_id: _chunk_text(idx, h.chunk_id) for h in hits}
         return SearchResult(query, decision.in_scope, decision.score, tuple(hits), timing, texts)
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Chosen on the dev split by scripts/tune_scope.py; see evals/retrieval/README.md.
-DENSE_THRESHOLD = 0.35
+SIGNAL = "top dense cosine"
+# Chosen on the dev split (see evals/retrieval/README.md); provisional until tuned.
+THRESHOLD = 0.35
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class ScopeDecision:
 
 
 def decide(
-    top_dense_cosine: float, rerank_top: float | None = None, threshold: float = DENSE_THRESHOLD
+    top_dense_cosine: float, rerank_top: float | None = None, threshold: float = THRESHOLD
 ) -> ScopeDecision:
     """In scope when the best chunk is close enough to the query.
 

@@ -52,9 +52,10 @@ def test_show_json_and_unknown_id():
     assert r.returncode == 4 and r.stdout == b"" and b"Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("command", ["ask", "judge", "interview", "guard"])
+@pytest.mark.parametrize("command", ["grade", "judge", "interview"])
 def test_unbuilt_commands_say_so_and_exit_3(command):
-    args = [command] if command == "interview" else [command, "hello"]
+    args = {"interview": [], "grade": ["--question", "Q1", "--answer", "x"]}.get(command, ["-"])
+    args = [command, *args]
     r = run_cli(*args)
     assert r.returncode == 3
     assert b"not built yet" in r.stderr and b"Traceback" not in r.stderr

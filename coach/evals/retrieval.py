@@ -1,0 +1,151 @@
+"""Retrieval eval: hit@1, hit@3, MRR@10, nDCG@10 per retriever, and the scope decision.
+
+Runs the golden set (`evals/retrieval/golden.jsonl`) through BM25-only, dense-only, hybrid and
+hybrid+rerank (when a reranker is configured), side by side, plus scope precision/recall and the
+ROC of the scope score. Cheap id-based metrics only: no LLM involved.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+from coach import scope
+from coach.config import Config
+from coach.evals.common import (
+    hit_at,
+    load_rows,
+    mrr_at,
+    ndcg_at,
+    percentile,
+    roc_auc,
+    roc_points,
+    stratified_sample,
+    write_report,
+)
+from coach.retrieve import Searcher
+
+GOLDEN = "retrieval/golden.jsonl"
+MODES = ("bm25", "dense", "hybrid", "rerank")
+
+
+def _ranking_metrics(rows: list[dict]) -> dict:
+    n = len(rows)
+    if not n:
+        return {}
+    out = {
+        "hit@1": sum(r["hit@1"] for r in rows) / n,
+        "hit@3": sum(r["hit@3"] for r in rows) / n,
+        "mrr@10": sum(r["mrr@10"] for r in rows) / n,
+        "ndcg@10": sum(r["ndcg@10"] for r in rows) / n,
+    }
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def run(
+    cfg: Config, split: str = "test", limit: int | None = None, searcher=None, progress=None
+) -> dict:
+    start = time.perf_counter()
+    rows = stratified_sample(load_rows(GOLDEN, split), limit, key=lambda r: r["kind"])
+    searcher = searcher or Searcher(cfg)
+    searcher.warm_up()
+    modes = [m for m in MODES if m != "rerank" or searcher.reranker is not None]
+    per_mode: dict[str, list[dict]] = defaultdict(list)
+    per_query = []
+    latencies: dict[str, list[float]] = defaultdict(list)
+    scope_in, scope_out, flagged = [], [], []
+    for i, row in enumerate(rows, 1):
+        gold = set(row["reference_context_ids"])
+        record = {
+            "id": row["id"],
+            "user_input": row["user_input"],
+            "kind": row["kind"],
+            "reference_context_ids": row["reference_context_ids"],
+        }
+        for mode in modes:
+            t0 = time.perf_counter()
+            res = searcher.search(row["user_input"], k=10, mode=mode)
+            latencies[mode].append(time.perf_counter() - t0)
+            ranked = [h.id for h in res.hits]
+            record[f"retrieved_context_ids[{mode}]"] = ranked[:3]
+            if mode == modes[-1]:
+                record["retrieved_context_ids"] = ranked
+                record["scope_score"] = round(res.scope_score, 4)
+                record["in_scope_predicted"] = res.in_scope
+                (scope_in if row["in_scope"] else scope_out).append(res.scope_score)
+                flagged.append((row["in_scope"], not res.in_scope))
+            if row["in_scope"]:
+                per_mode[mode].append(
+                    {
+                        "kind": row["kind"],
+                        "hit@1": hit_at(ranked, gold, 1),
+                        "hit@3": hit_at(ranked, gold, 3),
+                        "mrr@10": mrr_at(ranked, gold, 10),
+                        "ndcg@10": ndcg_at(ranked, gold, 10),
+                    }
+                )
+        per_query.append(record)
+        if progress and i % 20 == 0:
+            progress(f"  retrieval eval: {i}/{len(rows)} queries")
+    oos_total = sum(1 for ins, _ in flagged if not ins)
+    in_total = sum(1 for ins, _ in flagged if ins)
+    oos_flagged = sum(1 for ins, f in flagged if not ins and f)
+    in_flagged = sum(1 for ins, f in flagged if ins and f)
+    metrics = {
+        "in_scope_queries": in_total,
+        "out_of_scope_queries": oos_total,
+        **{f"{mode}": _ranking_metrics(per_mode[mode]) for mode in modes},
+        "by_kind": {
+            mode: {
+                kind: _ranking_metrics([r for r in per_mode[mode] if r["kind"] == kind])
+                for kind in sorted({r["kind"] for r in per_mode[mode]})
+            }
+            for mode in modes
+        },
+        "scope": {
+            "signal": scope.SIGNAL,
+            "threshold": scope.THRESHOLD,
+            "oos_recall": round(oos_flagged / oos_total, 4) if oos_total else None,
+            "oos_precision": round(oos_flagged / (oos_flagged + in_flagged), 4)
+            if oos_flagged + in_flagged
+            else None,
+            "in_scope_wrongly_flagged": round(in_flagged / in_total, 4) if in_total else None,
+            # ROC with "in scope" as the positive class and the scope score as the ranking.
+            "auc": round(roc_auc(scope_in, scope_out), 4),
+            "roc": roc_points(scope_in, scope_out),
+        },
+        "latency_ms": {
+            m: {
+                "p50": round(1000 * percentile(v, 50), 1),
+                "p95": round(1000 * percentile(v, 95), 1),
+            }
+            for m, v in latencies.items()
+        },
+    }
+    config = {
+        "k_bm25": cfg.k_bm25,
+        "k_dense": cfg.k_dense,
+        "rrf_k": cfg.rrf_k,
+        "rerank_depth": cfg.rerank_depth,
+        "rerank_max_length": cfg.rerank_max_length,
+        "reranker": getattr(searcher.reranker, "name", "none"),
+        "default_mode": "rerank" if searcher.reranker is not None else "hybrid",
+    }
+    metrics["config"] = config
+    report = {
+        "suite": "retrieval",
+        "split": split,
+        "n": len(rows),
+        "metrics": metrics,
+        "rows": per_query,
+    }
+    path = write_report(cfg, "retrieval", split, report)
+    summary = {**metrics, "scope": {k: v for k, v in metrics["scope"].items() if k != "roc"}}
+    return {
+        "suite": "retrieval",
+        "split": split,
+        "n": len(rows),
+        "metrics": summary,
+        "report": str(path),
+        "seconds": round(time.perf_counter() - start, 2),
+    }

@@ -1,0 +1,36 @@
+"""Guardrails: layered input and output defences, and the shared flag vocabulary.
+
+Public API (importing this package is cheap: models load on first use):
+- `check_input(text, context="ask"|"interview", guards=None) -> Verdict`
+- `check_output(answer, source_ids, canary, support=None, ...) -> (cleaned_text, Verdict)`
+- `scrub_pii(text) -> str`, `refusal_for(verdict) -> str`
+- `FLAGS`, `Flag`, `Verdict`; `real_guards()` / `fake_guards()` build the classifier set.
+See README.md in this folder for the layers and the action matrix.
+"""
+
+from coach.guardrails.actions import action_for, action_matrix
+from coach.guardrails.classifiers import Guards, fake_guards, real_guards
+from coach.guardrails.config import DEFAULT_CONFIG, GuardConfig
+from coach.guardrails.input_checks import check_input
+from coach.guardrails.output_checks import check_output
+from coach.guardrails.pii import scrub_pii
+from coach.guardrails.refusals import refusal_for
+from coach.guardrails.verdict import ACTIONS, FLAGS, Flag, Verdict
+
+__all__ = [
+    "ACTIONS",
+    "DEFAULT_CONFIG",
+    "FLAGS",
+    "Flag",
+    "GuardConfig",
+    "Guards",
+    "Verdict",
+    "action_for",
+    "action_matrix",
+    "check_input",
+    "check_output",
+    "fake_guards",
+    "real_guards",
+    "refusal_for",
+    "scrub_pii",
+]

@@ -1,0 +1,114 @@
+"""Synthetic interview questions per chunk, written by the local LLM (doc2query data).
+
+Regenerate with `python -m coach.synth` (about 15 CPU-minutes with the 1.5B model); the output,
+`corpus/synthetic_questions.jsonl`, is committed data that the reranker and the doc2query
+expansion train on. One JSON-schema field per question style, each with a maxLength: DESIGN.md
+found that only this made a small model write varied questions. Leaves out: training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from coach.chunk import Chunk, chunk_handbook
+from coach.config import load_config
+from coach.parse import load_handbook
+
+STYLES = {
+    "definition": "a 'what is' or 'explain' question about the main idea",
+    "how_why": "a 'how does' or 'why' question about a mechanism or reason",
+    "comparison": "a 'difference between X and Y' or 'X vs Y' question",
+    "detail": "a question about one specific detail: a number, a table row, an example",
+    "scenario": "a practical interview scenario question ('you are building ...')",
+    "keywords": "2 to 5 search keywords someone would type, no question mark",
+}
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        name: {"type": "string", "minLength": 8, "maxLength": 60 if name == "keywords" else 140}
+        for name in STYLES
+    },
+    "required": list(STYLES),
+}
+# Two passes with different seeds and a warm temperature give two phrasings per style.
+SEEDS = (11, 23)
+OUT = Path(__file__).resolve().parent.parent / "corpus" / "synthetic_questions.jsonl"
+
+
+def prompt(chunk: Chunk) -> list[dict[str, str]]:
+    styles = "\n".join(f"- {name}: {desc}" for name, desc in STYLES.items())
+    return [
+        {
+            "role": "system",
+            "content": "You write realistic questions that an interviewer or a candidate "
+            "preparing for an LLM engineering interview would ask. Each question must be "
+            "answerable from the passage, in your own words, not copied from it.",
+        },
+        {
+            "role": "user",
+            "content": f"Passage:\n{chunk.text}\n\nWrite one question per style as JSON:\n{styles}",
+        },
+    ]
+
+
+def generate(
+    out: Path = OUT, model: str | None = None, limit: int | None = None, threads: int | None = None
+) -> int:
+    from coach.generate import get_generator
+
+    cfg = load_config(model=model, threads=threads)
+    gen = get_generator(cfg)
+    # Part intros only list topics: questions written from them would belong to other sections.
+    chunks = [c for c in chunk_handbook(load_handbook()) if c.question_id.startswith("Q")][:limit]
+    done = set()
+    if out.exists():  # resumable: keep what an interrupted run wrote
+        done = {(r["chunk_id"], r["seed"]) for r in map(json.loads, out.open(encoding="utf-8"))}
+    n = 0
+    start = time.perf_counter()
+    with out.open("a", encoding="utf-8") as f:
+        # Seed-major order: an interrupted run still covers every chunk once.
+        for i, (seed, chunk) in enumerate(((s, c) for s in SEEDS for c in chunks), 1):
+            if (chunk.id, seed) in done:
+                continue
+            reply = gen.complete(
+                prompt(chunk), max_tokens=300, temperature=0.8, schema=SCHEMA, seed=seed
+            )
+            try:
+                questions = json.loads(reply.text)
+            except json.JSONDecodeError:
+                continue
+            for style, text in questions.items():
+                if style in STYLES and isinstance(text, str) and text.strip():
+                    row = {
+                        "chunk_id": chunk.id,
+                        "question_id": chunk.question_id,
+                        "style": style,
+                        "seed": seed,
+                        "text": " ".join(text.split()),
+                    }
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    n += 1
+            f.flush()
+            elapsed = time.perf_counter() - start
+            total = len(chunks) * len(SEEDS)
+            print(f"  {i}/{total} calls, {n} questions, {elapsed:.0f} s", file=sys.stderr)
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N chunks")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
+    args = ap.parse_args(argv)
+    generate(args.out, args.model, args.limit, args.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
