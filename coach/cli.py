@@ -78,26 +78,27 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     as_json = bool(getattr(args, "json", False)) or _batch_mode(args)
     handler = getattr(commands, f"cmd_{args.command}")
+    if not as_json:
+        return _run(handler, args, None)
+    with json_stdout() as out:
+        return _run(handler, args, out)
+
+
+def _run(handler, args: argparse.Namespace, out) -> int:
+    """Call a command; every failure becomes one stderr line (and a JSON error object)."""
     try:
-        if as_json:
-            with json_stdout() as out:
-                try:
-                    return handler(args, out)
-                except CoachError as exc:
-                    out.emit(error_object(exc))
-                    print(f"coach: {exc.message}", file=sys.stderr)
-                    return exc.exit_code
-        return handler(args, None)
-    except CoachError as exc:
-        print(f"coach: {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return handler(args, out)
     except KeyboardInterrupt:
         print("coach: interrupted.", file=sys.stderr)
         return 130
-    except Exception:  # noqa: BLE001 - the user sees one line; details go to the log
-        path = commands.write_crash_log(traceback.format_exc())
-        print(f"coach: internal error; details were written to {path}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # noqa: BLE001 - the user sees one line; details go to the log
+        if not isinstance(exc, CoachError):
+            path = commands.write_crash_log(traceback.format_exc())
+            exc = CoachError(f"Internal error ({type(exc).__name__}); details are in {path}")
+        if out is not None:
+            out.emit(error_object(exc))
+        print(f"coach: {exc.message}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":

@@ -83,12 +83,12 @@ def cmd_setup(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def _build_index(cfg, rebuild: bool) -> dict:
-    try:
-        from coach import index
-    except ImportError:
-        say("==> index: not built yet in this version (retrieval lands with its own issue)")
-        return {"built": False, "reason": "not built yet"}
-    return index.ensure_index(cfg, rebuild=rebuild, progress=say).summary()
+    from coach import index
+
+    summary = index.ensure_index(cfg, rebuild=rebuild, progress=say).summary()
+    if not summary["built"]:
+        say(f"==> index: up to date in {summary['index_dir']}")
+    return summary
 
 
 def cmd_index(args: argparse.Namespace, out: JsonOut | None) -> int:
@@ -235,7 +235,7 @@ def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
 def cmd_guard(args: argparse.Namespace, out: JsonOut | None) -> int:
     from coach import guardrails
 
-    guards = guardrails.default_guards()
+    guards = guardrails.real_guards()
 
     def one(fields: dict) -> dict:
         text = require_text(fields)
@@ -301,7 +301,3 @@ def cmd_serve(args: argparse.Namespace, out: JsonOut | None) -> int:
 
     ui.serve(load_config(), host=args.host, port=args.port)
     return 0
-
-
-def dumps(obj: dict) -> str:
-    return json.dumps(obj, ensure_ascii=False)

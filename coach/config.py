@@ -60,6 +60,8 @@ class Config:
     k_search: int = 5
     # Sources put into an answer prompt: few and tight, since prompt processing dominates.
     k_sources: int = 3
+    # Index each chunk's LLM-written questions with it (corpus/synthetic_questions.jsonl).
+    doc2query: bool = True
     # Candidates the reranker rescores; each pair costs ~50 ms on this CPU.
     rerank_depth: int = 10
     rerank_max_length: int = 256

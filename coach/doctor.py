@@ -58,10 +58,8 @@ def _models(cfg: Config) -> list[Check]:
 
 
 def _index(cfg: Config) -> Check:
-    try:
-        from coach import index
-    except ImportError:
-        return Check("index", True, "retrieval is not built yet in this version")
+    from coach import index
+
     ok, msg = index.index_status(cfg)
     return Check("index", ok, msg)
 

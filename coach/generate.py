@@ -10,6 +10,7 @@ Leaves out: prompts (prompts.py) and what the answer means (answer.py).
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import json
 import os
@@ -163,6 +164,14 @@ class LlamaCppGenerator(Generator):
                 bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
             )
         self._llm = llm
+        # Free the model while the interpreter is still whole: llama-cpp-python's __del__ at
+        # shutdown runs after its C bindings are gone and prints a TypeError traceback.
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
 
     def tokenize_len(self, text: str) -> int:
         self.warm_up()

@@ -29,18 +29,21 @@ from coach.errors import SetupError
 from coach.lexical import BM25, tokenize
 from coach.parse import corpus_hash, load_handbook
 
-INDEX_VERSION = "1"
-FILES = ("chunks.jsonl", "dense.faiss", "bm25_tokens.json")
+INDEX_VERSION = "2"
+FILES = ("chunks.jsonl", "dense.faiss", "bm25_tokens.json", "dense_rows.json")
 
 
 @dataclass(frozen=True)
 class Index:
     chunks: tuple[chunking.Chunk, ...]
-    vectors: np.ndarray  # (n, dim), L2-normalised; also held by `faiss_index`
+    vectors: np.ndarray  # (rows, dim), L2-normalised; also held by `faiss_index`
     faiss_index: object
     bm25: BM25
     manifest: dict
     path: Path
+    # The chunk index of each dense row: one row per chunk, plus (doc2query) one per
+    # synthetic question, so a query can meet a chunk through a question written for it.
+    row_chunk: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class BuildResult:
         }
 
 
-def expected_manifest(embedder_name: str = MODEL_ID) -> dict:
+def expected_manifest(embedder_name: str = MODEL_ID, doc2query: bool = True) -> dict:
     """What a fresh index for the current corpus and code would record."""
     return {
         "version": INDEX_VERSION,
@@ -67,7 +70,38 @@ def expected_manifest(embedder_name: str = MODEL_ID) -> dict:
         "model_id": embedder_name,
         "chunk_version": chunking.CHUNK_VERSION,
         "max_words": chunking.MAX_WORDS,
+        "doc2query": _synthetic_hash() if doc2query else None,
     }
+
+
+def _synthetic_hash() -> str | None:
+    """Changes when the synthetic questions or the eval queries they are checked against do."""
+    from coach.evals.common import EVALS_DIR
+
+    path = synthetic_path()
+    if not path.exists():
+        return None
+    golden = EVALS_DIR / "retrieval" / "golden.jsonl"
+    data = path.read_bytes() + (golden.read_bytes() if golden.exists() else b"")
+    return hashlib.sha256(data).hexdigest()
+
+
+def synthetic_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "corpus" / "synthetic_questions.jsonl"
+
+
+def synthetic_by_chunk(embedder: Embedder) -> dict[str, list[str]]:
+    """The LLM-written questions of each chunk, minus any that overlap an eval query.
+
+    Indexing a near-copy of a golden query would let the eval meet itself.
+    """
+    from coach.train import load_synthetic, synthetic_split
+
+    train, dev, _dropped = synthetic_split(load_synthetic(synthetic_path()), embedder)
+    out: dict[str, list[str]] = {}
+    for row in train + dev:
+        out.setdefault(row["chunk_id"], []).append(row["text"])
+    return out
 
 
 def _sha256(path: Path) -> str:
@@ -88,8 +122,15 @@ def build(cfg: Config, embedder: Embedder | None = None, progress=None) -> Path:
     embedder = embedder or default_embedder()
     say = progress or (lambda _msg: None)
     chunks = chunking.chunk_handbook(load_handbook())
-    say(f"    embedding {len(chunks)} chunks with {embedder.name}...")
-    vectors = embedder.embed([c.text for c in chunks])
+    extra = synthetic_by_chunk(embedder) if cfg.doc2query else {}
+    rows = list(range(len(chunks)))
+    texts = [c.text for c in chunks]
+    for i, c in enumerate(chunks):
+        for q in extra.get(c.id, []):
+            rows.append(i)
+            texts.append(q)
+    say(f"    embedding {len(chunks)} chunks and {len(texts) - len(chunks)} synthetic questions")
+    vectors = embedder.embed(texts)
     cfg.index_dir.mkdir(parents=True, exist_ok=True)
     build_dir = cfg.index_dir / f"build-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     tmp_dir = build_dir.with_name(build_dir.name + ".tmp")
@@ -101,10 +142,13 @@ def build(cfg: Config, embedder: Embedder | None = None, progress=None) -> Path:
         dense = faiss.IndexFlatIP(vectors.shape[1])
         dense.add(vectors)
         faiss.write_index(dense, str(tmp_dir / "dense.faiss"))
-        tokens = [tokenize(c.text) for c in chunks]
+        # doc2query: a chunk's synthetic questions join its BM25 text, so the words people
+        # ask with (not only the words the handbook uses) find it.
+        tokens = [tokenize(" ".join([c.text, *extra.get(c.id, [])])) for c in chunks]
         (tmp_dir / "bm25_tokens.json").write_text(json.dumps(tokens, ensure_ascii=False))
+        (tmp_dir / "dense_rows.json").write_text(json.dumps(rows))
         manifest = {
-            **expected_manifest(embedder.name),
+            **expected_manifest(embedder.name, cfg.doc2query),
             "chunks": len(chunks),
             "dim": int(vectors.shape[1]),
             "files": {name: _sha256(tmp_dir / name) for name in FILES},
@@ -139,7 +183,7 @@ def _problem(cfg: Config, embedder_name: str) -> str | None:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError):
         return "the index manifest is corrupt"
-    expected = expected_manifest(embedder_name)
+    expected = expected_manifest(embedder_name, cfg.doc2query)
     stale = [k for k, v in expected.items() if manifest.get(k) != v]
     if stale:
         return f"the index is stale ({', '.join(stale)} changed)"
@@ -167,7 +211,8 @@ def load(cfg: Config) -> Index:
     dense = faiss.read_index(str(current / "dense.faiss"))
     vectors = dense.reconstruct_n(0, dense.ntotal)
     tokens = json.loads((current / "bm25_tokens.json").read_text(encoding="utf-8"))
-    return Index(chunks, vectors, dense, BM25(tokens), manifest, current)
+    rows = tuple(json.loads((current / "dense_rows.json").read_text()))
+    return Index(chunks, vectors, dense, BM25(tokens), manifest, current, rows)
 
 
 def ensure_index(

