@@ -129,6 +129,30 @@ class _HoldBack:
             self.sent = upto
 
 
+@dataclass
+class _Turn:
+    """The working state of one Ask turn; `_finish` freezes it into an AnswerResult."""
+
+    question: str
+    start: float
+    query: str = ""
+    result: SearchResult | None = None
+    sources: list[Source] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    verdicts: list = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    hold: _HoldBack | None = None
+
+    def add_verdict(self, verdict) -> None:
+        self.verdicts.append(verdict)
+        self.flags.extend(verdict.names)
+
+    def add_tokens(self, reply) -> None:
+        self.tokens["prompt"] += reply.prompt_tokens
+        self.tokens["completion"] += reply.completion_tokens
+
+
 class Asker:
     """Cheap to construct; the searcher, generator and guards load on first use."""
 
@@ -177,74 +201,46 @@ class Asker:
         `check_input=False` and `check_scope=False` bypass the input layer and the scope
         refusal, so leak tests reach the model and the output layer.
         """
-        start = time.perf_counter()
         if not isinstance(question, str):
             raise BadInput("The question must be text.")
-        verdict = None
+        turn = _Turn(question, time.perf_counter())
+        safe_question = question
         if check_input:
             verdict = guardrails.check_input(question, context="ask", guards=self.guards)
-            for name in ("empty", "size_limit"):
-                if name in verdict.names:
-                    limit = self.cfg.max_question_chars
-                    msg = (
-                        "The question is empty."
-                        if name == "empty"
-                        else f"The question is {len(question):,} characters; the limit is "
-                        f"{limit:,}. Shorten it to the part you want answered."
-                    )
-                    raise BadInput(msg, code=name)
+            self._raise_for_size(verdict, question)
+            turn.add_verdict(verdict)
             if not verdict.allowed:
                 return self._finish(
-                    question,
-                    start,
-                    refused=verdict.names[0],
-                    answer=guardrails.refusal_for(verdict),
-                    flags=verdict.names,
-                    verdicts=[verdict],
+                    turn, guardrails.refusal_for(verdict), verdict.blocking()[0].name
                 )
+            safe_question = verdict.text
         elif not question.strip():
             raise BadInput("The question is empty.", code="empty")
-        safe_question = verdict.text if verdict else question
-        query = safe_question
-        timing: dict = {}
-        tokens = {"prompt": 0, "completion": 0}
+        turn.query = safe_question
         if needs_rewrite(safe_question, history):
-            query, rewrite_reply = self._rewrite(safe_question, history)
-            tokens["prompt"] += rewrite_reply.prompt_tokens
-            tokens["completion"] += rewrite_reply.completion_tokens
+            turn.query = self._rewrite(turn, safe_question, history)
         t0 = time.perf_counter()
-        result = self.searcher.search(query, k=max(self.cfg.k_sources, 3))
-        timing["retrieve_s"] = round(time.perf_counter() - t0, 4)
-        in_flags = list(verdict.names) if verdict else []
-        if check_scope and not result.in_scope:
-            text = prompts.render("refusals", "out_of_scope", closest=closest_list(result))
-            return self._finish(
-                question,
-                start,
-                refused="out_of_scope",
-                answer=text,
-                flags=[*in_flags, "out_of_scope"],
-                timing=timing,
-                query=query,
-                result=result,
-                verdicts=[verdict] if verdict else [],
-            )
-        sources = self._sources(result)
-        return self._generate(
-            question,
-            query,
-            result,
-            sources,
-            in_flags,
-            timing,
-            tokens,
-            start,
-            on_token,
-            cancel,
-            verdict,
-        )
+        turn.result = self.searcher.search(turn.query, k=max(self.cfg.k_sources, 3))
+        turn.timing["retrieve_s"] = round(time.perf_counter() - t0, 4)
+        if check_scope and not turn.result.in_scope:
+            turn.flags.append("out_of_scope")
+            text = prompts.render("refusals", "out_of_scope", closest=closest_list(turn.result))
+            return self._finish(turn, text, "out_of_scope")
+        turn.sources = self._sources(turn.result)
+        return self._generate(turn, question, on_token, cancel)
 
-    def _rewrite(self, question: str, history: Sequence[dict]):
+    def _raise_for_size(self, verdict: guardrails.Verdict, question: str) -> None:
+        """Empty and oversized questions are bad input, not refusals: say what to change."""
+        if "empty" in verdict.names:
+            raise BadInput("The question is empty.", code="empty")
+        if "size_limit" in verdict.names:
+            raise BadInput(
+                f"The question is {len(question):,} characters; the limit is "
+                f"{self.cfg.max_question_chars:,}. Shorten it to the part you want answered.",
+                code="size_limit",
+            )
+
+    def _rewrite(self, turn: _Turn, question: str, history: Sequence[dict]) -> str:
         messages = [
             {"role": "system", "content": prompts.render("answer", "rewrite_system")},
             {
@@ -255,11 +251,11 @@ class Asker:
             },
         ]
         reply = self.generator.complete(messages, max_tokens=60, schema=REWRITE_SCHEMA)
+        turn.add_tokens(reply)
         try:
-            query = str(json.loads(reply.text)["query"]).strip() or question
+            return str(json.loads(reply.text)["query"]).strip() or question
         except (ValueError, KeyError, TypeError):
-            query = question  # a failed rewrite still leaves a usable query
-        return query, reply
+            return question  # a failed rewrite still leaves a usable query
 
     def _sources(self, result: SearchResult) -> list[Source]:
         return [
@@ -284,133 +280,67 @@ class Asker:
     def system_prompt(self) -> str:
         return prompts.render("answer", "system", canary=CANARY)
 
-    def _generate(
-        self,
-        question,
-        query,
-        result,
-        sources,
-        in_flags,
-        timing,
-        tokens,
-        start,
-        on_token,
-        cancel,
-        verdict,
-    ) -> AnswerResult:
+    def _generate(self, turn: _Turn, question: str, on_token, cancel) -> AnswerResult:
         marker = prompts.load("answer")["abstain_marker"]
-        hold = _HoldBack(on_token, keep=max(len(CANARY), len(marker)) + 2)
+        turn.hold = _HoldBack(on_token, keep=max(len(CANARY), len(marker)) + 2)
         t0 = time.perf_counter()
         stream = self.generator.stream(
-            self._messages(question, sources),
+            self._messages(question, turn.sources),
             max_tokens=self.cfg.max_answer_tokens,
             cancel=cancel,
         )
         try:
             while True:
                 try:
-                    hold.add(next(stream))
+                    turn.hold.add(next(stream))
                 except StopIteration as stop:
                     reply = stop.value
                     break
-                if CANARY in hold.text and cancel is not None:
+                if CANARY in turn.hold.text and cancel is not None:
                     cancel.cancel()
         except BackendError as exc:
             text = prompts.render("refusals", "backend_failed", reason=exc.message)
-            return self._finish(
-                question,
-                start,
-                refused="backend_error",
-                answer=text,
-                flags=in_flags,
-                timing=timing,
-                query=query,
-                result=result,
-                sources=sources,
-            )
-        timing["first_token_s"] = round(t0 - start + reply.first_token_s, 4)
-        tokens["prompt"] += reply.prompt_tokens
-        tokens["completion"] += reply.completion_tokens
+            return self._finish(turn, text, "backend_error")
+        turn.timing["first_token_s"] = round(t0 - turn.start + reply.first_token_s, 4)
+        turn.add_tokens(reply)
         raw = reply.text
         if reply.finish_reason == "cancelled" and CANARY not in raw:
             raw = raw.rstrip() + " " + prompts.render("refusals", "cancelled")
         if marker in raw and CANARY not in raw:
-            text = prompts.render("refusals", "abstained", closest=closest_list(result))
-            return self._finish(
-                question,
-                start,
-                refused="abstained",
-                answer=text,
-                flags=in_flags,
-                timing=timing,
-                tokens=tokens,
-                query=query,
-                result=result,
-                sources=sources,
-                on_token=hold,
-            )
+            text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
+            return self._finish(turn, text, "abstained")
         text, out_verdict = guardrails.check_output(
             raw,
-            [s.id for s in sources],
+            [s.id for s in turn.sources],
             CANARY,
             support=lambda sents, passages: self.support(sents, passages),
-            sources=[s.passage for s in sources],
+            sources=[s.passage for s in turn.sources],
             system_prompt=self.system_prompt,
             guards=self.guards,
         )
-        flags = [*in_flags, *out_verdict.names]
+        turn.add_verdict(out_verdict)
         refused = None if out_verdict.allowed else out_verdict.blocking()[0].name
-        verdicts = [v for v in (verdict, out_verdict) if v is not None]
-        return self._finish(
-            question,
-            start,
-            refused=refused,
-            answer=text,
-            flags=flags,
-            timing=timing,
-            tokens=tokens,
-            query=query,
-            result=result,
-            sources=sources,
-            on_token=hold,
-            verdicts=verdicts,
-        )
+        return self._finish(turn, text, refused)
 
-    def _finish(
-        self,
-        question,
-        start,
-        *,
-        refused,
-        answer,
-        flags,
-        timing=None,
-        tokens=None,
-        query="",
-        result=None,
-        sources=(),
-        on_token=None,
-        verdicts=(),
-    ) -> AnswerResult:
-        timing = dict(timing or {})
-        timing.setdefault("retrieve_s", 0.0)
-        timing.setdefault("first_token_s", None)
-        timing["total_s"] = round(time.perf_counter() - start, 4)
+    def _finish(self, turn: _Turn, answer: str, refused: str | None = None) -> AnswerResult:
+        timing = {"retrieve_s": 0.0, "first_token_s": None, **turn.timing}
+        timing["total_s"] = round(time.perf_counter() - turn.start, 4)
         citations = tuple(dict.fromkeys(re.findall(r"\[((?:Q\d{2}|P\d))\]", answer)))
+        hold = turn.hold
         out = AnswerResult(
-            question=question,
+            question=turn.question,
             answer=answer,
             refused=refused is not None,
             refusal_reason=refused,
             citations=() if refused else citations,
-            sources=tuple(sources),
-            flags=tuple(dict.fromkeys(flags)),
+            sources=tuple(turn.sources),
+            flags=tuple(dict.fromkeys(turn.flags)),
             timing=timing,
-            tokens=dict(tokens or {"prompt": 0, "completion": 0}),
-            query=query,
-            retrieved_ids=tuple(h.id for h in result.hits) if result else (),
-            verdicts=tuple(v.to_json() for v in verdicts),
-            streamed=on_token.text[: on_token.sent] if isinstance(on_token, _HoldBack) else "",
+            tokens=dict(turn.tokens),
+            query=turn.query,
+            retrieved_ids=tuple(h.id for h in turn.result.hits) if turn.result else (),
+            verdicts=tuple(v.to_json() for v in turn.verdicts),
+            streamed=hold.text[: hold.sent] if hold else "",
         )
         self.turn_log.append(out)
         return out

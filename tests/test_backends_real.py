@@ -17,6 +17,7 @@ import pytest
 from coach.config import load_config
 from coach.generate import CancelToken, LlamaCppGenerator, OpenAIServerGenerator
 from tests.conftest import SETUP_MODELS  # a module-scoped server cannot use real_models
+from tests.test_generate import drain
 
 pytestmark = pytest.mark.real
 
@@ -80,17 +81,6 @@ def server_gen(llama_server) -> OpenAIServerGenerator:
     gen = OpenAIServerGenerator(load_config(backend="openai", endpoint=llama_server))
     gen.warm_up()
     return gen
-
-
-def drain(stream, cancel_after=None, token=None):
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(stream))
-        except StopIteration as stop:
-            return pieces, stop.value
-        if cancel_after is not None and len(pieces) == cancel_after:
-            token.cancel()
 
 
 def test_server_streams_with_usage_and_timings(server_gen):
