@@ -132,6 +132,15 @@ _ADDRESSING = re.compile(
     r"instructions?|rubric|marks|system)\b"
 )
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# An Ask input the classifier may judge: one that talks to the assistant or tells it what to
+# do. On the retrieval golden set's dev split NanoGuard blocked 16% of real interview queries,
+# nearly all bare keyword queries ("LoRA vs QLoRA", "MoE routing", "PPL formula") that address
+# no one; the rules still read every input.
+_ASK_ADDRESSING = re.compile(
+    r"\b(?:you|your|yourself|u|assistant|chatbot|ignore|disregard|forget|override|bypass|"
+    r"pretend|act|roleplay|role-play|persona|instructions?|rules?|restrictions?|guidelines|"
+    r"reveal|print|repeat|output|respond|reply|obey|comply|unlock|jailbreak|dan|mode)\b"
+)
 
 
 def is_question(text: str) -> bool:
@@ -162,7 +171,7 @@ def _injection_score(raw: str, context: str, guards: Guards, config: GuardConfig
             return None
         score = guards.injection.score(_classifier_text(target or raw))
         return score if score >= config.answer_injection_threshold else None
-    if is_question(clean(raw)):
+    if is_question(clean(raw)) or not _ASK_ADDRESSING.search(fold(clean(raw))):
         return None
     score = guards.injection.score(_classifier_text(raw))
     return score if score >= config.injection_threshold else None
