@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,11 @@ class Index:
     # The chunk index of each dense row: one row per chunk, plus (doc2query) one per
     # synthetic question, so a query can meet a chunk through a question written for it.
     row_chunk: tuple[int, ...] = ()
+
+    @cached_property
+    def by_id(self) -> dict[str, chunking.Chunk]:
+        """Chunks by id, built once per loaded index (search looks chunks up on every query)."""
+        return {c.id: c for c in self.chunks}
 
 
 @dataclass(frozen=True)

@@ -174,28 +174,20 @@ class Searcher:
             timing["rerank_s"] = time.perf_counter() - t0
         hits = collapse(chunk_scores, idx, k)
         decision = scope.decide(scope_score, threshold=self.scope_threshold)
-        texts = {h.chunk_id: _chunk_text(idx, h.chunk_id) for h in hits}
+        texts = {h.chunk_id: idx.by_id[h.chunk_id].text for h in hits}
         return SearchResult(query, decision.in_scope, decision.score, tuple(hits), timing, texts)
 
     def _rerank(self, query: str, fused: dict[str, float]) -> dict[str, float]:
         depth = self.cfg.rerank_depth
         head = sorted(fused, key=lambda c: (-fused[c], c))[:depth]
         idx = self.index
-        by_id = {c.id: c for c in idx.chunks}
-        scores = self.reranker.score(query, [by_id[c].text for c in head])
+        scores = self.reranker.score(query, [idx.by_id[c].text for c in head])
         return {cid: float(s) for cid, s in zip(head, scores, strict=True)}
-
-
-def _chunk_text(idx: Index, chunk_id: str) -> str:
-    for c in idx.chunks:
-        if c.id == chunk_id:
-            return c.text
-    return ""
 
 
 def collapse(chunk_scores: Mapping[str, float], idx: Index, k: int) -> list[Hit]:
     """One hit per handbook section (its best chunk), best first."""
-    by_id = {c.id: c for c in idx.chunks}
+    by_id = idx.by_id
     best: dict[str, tuple[float, str]] = {}
     for cid, s in chunk_scores.items():
         qid = by_id[cid].question_id

@@ -78,7 +78,7 @@ def candidate_lists(
     learn to push down.
     """
     idx: Index = searcher.warm_up()
-    by_id = {c.id: c for c in idx.chunks}
+    by_id = idx.by_id
     rng = random.Random(seed)
     out = []
     for row in rows:
