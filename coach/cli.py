@@ -15,8 +15,9 @@ import coach
 from coach import commands
 from coach.cliio import error_object, json_stdout
 from coach.errors import CoachError
+from coach.evals import SUITES
 
-_SUITES = ("retrieval", "answer", "grading", "guardrails", "judge", "all")
+_SUITES = (*SUITES, "all")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,9 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("text", metavar="-")
     sp = add("show", "print a handbook section")
     sp.add_argument("ref", metavar="ID", help="Q17, q17, 17 or P3")
-    add("interview", "a mock interview in the terminal", json_flag=False)
+    sp = add("interview", "a mock interview in the terminal", json_flag=False)
+    sp.add_argument("--part", help="only questions of this part, e.g. P3")
+    sp.add_argument("--count", type=int, default=5, help="number of questions (default 5)")
+    sp.add_argument(
+        "--mode",
+        choices=("due", "weakest", "new_first"),
+        default="due",
+        help="due reviews first (default), weakest first, or unseen questions first",
+    )
+    sp.add_argument("--resume", action="store_true", help="resume the last unfinished session")
     sp = add("progress", "export, import or reset your progress", json_flag=False)
-    sp.add_argument("action", choices=("export", "import", "reset"))
+    sp.add_argument("action", choices=("export", "import", "reset", "due"))
     sp.add_argument("path", nargs="?", help="file for import/export (default stdout/stdin)")
     sp.add_argument("--format", choices=("json", "csv"), default="json")
     sp.add_argument("--yes", action="store_true", help="reset without asking")

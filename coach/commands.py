@@ -1,7 +1,6 @@
 """Command bodies for the CLI: each takes parsed args and a JSON writer (None for text mode).
 
 They call the library and format its results; they never parse argv and never exit.
-Subcommands whose issue has not landed yet raise `NotBuilt` (exit 3, a plain message).
 """
 
 from __future__ import annotations
@@ -16,13 +15,6 @@ from pathlib import Path
 from coach.cliio import JsonOut, require_text, run_batch
 from coach.config import load_config
 from coach.errors import BadInput, SetupError, UsageError
-
-
-class NotBuilt(SetupError):
-    code = "not_built"
-
-    def __init__(self, command: str):
-        super().__init__(f"`coach {command}` is not built yet in this version of the coach.")
 
 
 def say(msg: str) -> None:
@@ -253,47 +245,235 @@ def cmd_guard(args: argparse.Namespace, out: JsonOut | None) -> int:
     return 0
 
 
-# -- eval ---------------------------------------------------------------------------------
+# -- grade ------------------------------------------------------------------------------
 
-_SUITES_BUILT = {
-    "retrieval": "coach.evals.retrieval",
-    "answer": "coach.evals.answer",
-    "guardrails": "coach.evals.guardrails",
-}
+
+def cmd_grade(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach.grade import Grader
+
+    cfg = load_config()
+    if args.text not in (None, "-"):
+        raise UsageError("Use --question Q21 --answer TEXT, or - to read JSON lines from stdin.")
+    if args.text is None and (args.question is None or args.answer is None):
+        raise UsageError("coach grade needs --question and --answer (or - for a batch).")
+    grader = Grader(cfg)
+    store = _progress_store(cfg) if args.record else None
+
+    def one(fields: dict) -> dict:
+        question = fields.get("question")
+        answer = fields.get("answer")
+        if not isinstance(question, str) or not isinstance(answer, str):
+            raise BadInput('Each line needs {"question": "Q21", "answer": "..."}.')
+        grade = grader.grade(question, answer)
+        if store is not None:
+            store.record_attempt(grade.question, "graded", answer, grade.to_json())
+        return grade.to_json()
+
+    if args.text == "-":
+        grader.warm_up()
+        return run_batch(out, one)
+    result = one({"question": args.question, "answer": args.answer})
+    if out:
+        out.emit(result)
+    else:
+        print(format_grade(result))
+        if store is not None:
+            print("(saved to your progress)")
+    return 0
+
+
+def format_grade(grade: dict) -> str:
+    """A grade as terminal text (the interview shows the same)."""
+    marks = {"covered": "[x]", "partial": "[~]", "missed": "[ ]"}
+    lines = [f"Score: {grade['score']:.1f}/10 for {grade['question']}"]
+    for p in grade["points"]:
+        evidence = f'  <- "{p["evidence"]}"' if p["evidence"] else ""
+        lines.append(f"  {marks[p['verdict']]} {p['point']}{evidence}")
+    lines += [f"  ! {e}" for e in grade["errors"]]
+    lines += ["", grade["feedback"], "", f"Follow-up: {grade['follow_up']}"]
+    if grade["flags"]:
+        lines.append(f"Flags: {', '.join(grade['flags'])}")
+    return "\n".join(lines)
+
+
+def _progress_store(cfg):
+    from coach.progress import ProgressStore
+
+    return ProgressStore(cfg.progress_db)
+
+
+# -- judge ------------------------------------------------------------------------------
+
+
+def cmd_judge(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach.judge import Judge
+
+    if args.text != "-":
+        raise UsageError("coach judge reads JSON lines from stdin: coach judge -")
+    judge = Judge(load_config())
+
+    def one(fields: dict) -> dict:
+        answer, sources = fields.get("answer"), fields.get("sources")
+        if not isinstance(answer, str) or not isinstance(sources, list) or not sources:
+            raise BadInput('Each line needs {"question", "answer", "sources": ["Q17", ...]}.')
+        if not all(isinstance(s, str) for s in sources):
+            raise BadInput('"sources" must be handbook ids like "Q17".')
+        return judge.judge(answer, sources).to_json()
+
+    judge.warm_up()
+    return run_batch(out, one)
+
+
+# -- interview and progress ---------------------------------------------------------------
+
+INTERVIEW_HELP = (
+    "Type your answer; finish with an empty line. Commands: :skip (I don't know), "
+    ":reveal (show the handbook answer), :next (skip the follow-up), :quit (resume later)."
+)
+
+
+def _read_answer(prompt: str) -> str | None:
+    """A multi-line answer ending with an empty line; None at end of input."""
+    lines: list[str] = []
+    while True:
+        try:
+            line = input(prompt if not lines else "")
+        except EOFError:
+            return "\n".join(lines) if lines else None
+        if not line.strip():
+            if lines:
+                return "\n".join(lines)
+            continue
+        lines.append(line)
+        if line.strip().startswith(":"):
+            return line.strip()
+
+
+def cmd_interview(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach.grade import Grader
+    from coach.interview import InterviewSession
+
+    cfg = load_config()
+    store = _progress_store(cfg)
+    grader = Grader(cfg)
+    session = InterviewSession.resume(store, grader) if args.resume else None
+    if args.resume and session is None:
+        print("No unfinished interview to resume; starting a new one.")
+    if session is None:
+        session = InterviewSession.start(
+            store, grader, part=args.part, count=args.count, mode=args.mode
+        )
+    due = store.due(dt.datetime.now(dt.UTC))
+    print(f"Mock interview: {len(session.plan)} questions. {len(due)} reviews due overall.")
+    print(INTERVIEW_HELP)
+    while not session.done:
+        question = session.current()
+        if session.pending_follow_up:
+            print(f"\nFollow-up: {session.pending_follow_up[1]}")
+        else:
+            print(f"\n{session.progress_label()} · [{question.id}] {question.question}")
+        text = _read_answer("> ")
+        if text is None or text == ":quit":
+            print("Paused. Resume with: coach interview --resume")
+            return 0
+        try:
+            if text == ":skip":
+                step = session.skip()
+            elif text == ":reveal":
+                step = session.reveal()
+            elif text == ":next":
+                step = session.next()
+            else:
+                say("grading...")
+                step = session.answer(text)
+        except BadInput as exc:
+            print(f"coach: {exc.message}")
+            continue
+        if step.grade is not None:
+            print(format_grade(step.grade.to_json()))
+        if step.model_answer:
+            print(f"\nThe handbook's answer:\n{step.model_answer}")
+    summary = session.summary()
+    print("\nSession summary")
+    print(f"  mean score: {summary['mean_score']}  by part: {summary['by_part']}")
+    for label in ("strongest", "weakest", "read"):
+        if summary[label]:
+            print(f"  {label}: " + "; ".join(summary[label]))
+    return 0
+
+
+def cmd_progress(args: argparse.Namespace, out: JsonOut | None) -> int:
+    cfg = load_config()
+    if args.action == "reset":
+        return _reset_progress(cfg, args.yes)
+    store = _progress_store(cfg)
+    if args.action == "export":
+        text = store.export(args.format)
+        if args.path:
+            _write_atomic(Path(args.path), text)
+            print(f"Exported your progress to {args.path}")
+        else:
+            sys.stdout.write(text)
+    elif args.action == "import":
+        raw = Path(args.path).read_bytes() if args.path else sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInput(
+                "The import file is not UTF-8 text; use a coach progress export."
+            ) from None
+        counts = store.import_json(text)
+        print(f"Imported: {json.dumps(counts)}")
+    elif args.action == "due":
+        due = store.due(dt.datetime.now(dt.UTC))
+        if not due:
+            print("No reviews due.")
+        for state in due:
+            print(f"[{state.question}] due {state.due:%Y-%m-%d} (last score {state.last_score})")
+    return 0
+
+
+def _reset_progress(cfg, confirmed: bool) -> int:
+    """Works on a damaged database too: the file is moved aside without being opened."""
+    from coach.progress import reset_database
+
+    if not confirmed:
+        try:
+            answer = input("Reset your progress? The database is moved aside as a backup. [y/N] ")
+        except EOFError:
+            answer = ""
+        if answer.strip().lower() not in ("y", "yes"):
+            print("Nothing changed.")
+            return 0
+    backup = reset_database(cfg.progress_db)
+    print(f"Progress reset. Backup: {backup}" if backup else "Progress reset (it was empty).")
+    return 0
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# -- eval ---------------------------------------------------------------------------------
 
 
 def cmd_eval(args: argparse.Namespace, out: JsonOut | None) -> int:
     import importlib
 
+    from coach.evals import SUITES
+
     cfg = load_config()
-    suites = list(_SUITES_BUILT) if args.suite == "all" else [args.suite]
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
     for suite in suites:
-        if suite not in _SUITES_BUILT:
-            raise NotBuilt(f"eval --suite {suite}")
-    for suite in suites:
-        module = importlib.import_module(_SUITES_BUILT[suite])
+        module = importlib.import_module(SUITES[suite])
         result = module.run(cfg, split=args.split, limit=args.limit, progress=say)
         if out:
             out.emit(result)
         else:
             print(json.dumps(result, indent=2))
     return 0
-
-
-# -- not built yet ------------------------------------------------------------------------
-
-
-def _not_built(name: str):
-    def handler(args: argparse.Namespace, out: JsonOut | None) -> int:
-        raise NotBuilt(name)
-
-    return handler
-
-
-cmd_grade = _not_built("grade")
-cmd_judge = _not_built("judge")
-cmd_interview = _not_built("interview")
-cmd_progress = _not_built("progress")
 
 
 def cmd_serve(args: argparse.Namespace, out: JsonOut | None) -> int:

@@ -80,5 +80,41 @@ def _data_dir(cfg: Config) -> list[Check]:
     return [home, disk]
 
 
+def _progress(cfg: Config) -> Check:
+    """The progress database opens and passes SQLite's integrity check (absent is fine)."""
+    from coach.errors import CoachError
+    from coach.progress import ProgressStore
+
+    if not cfg.progress_db.exists():
+        return Check("progress", True, "no progress yet")
+    try:
+        with ProgressStore(cfg.progress_db) as store:
+            problems = store.check()
+    except CoachError as exc:
+        return Check("progress", False, exc.message)
+    if problems:
+        return Check(
+            "progress", False, f"{problems[0]}; run: coach progress reset (keeps a backup)"
+        )
+    return Check("progress", True, f"{cfg.progress_db} is healthy")
+
+
+def _rubrics() -> Check:
+    from coach.errors import CoachError
+    from coach.rubrics import load_rubrics
+
+    try:
+        return Check("rubrics", True, f"{len(load_rubrics())} questions have a grading rubric")
+    except CoachError as exc:
+        return Check("rubrics", False, exc.message)
+
+
 def run_checks(cfg: Config) -> list[Check]:
-    return [*_packages(), *_models(cfg), _index(cfg), *_data_dir(cfg)]
+    return [
+        *_packages(),
+        *_models(cfg),
+        _index(cfg),
+        _rubrics(),
+        _progress(cfg),
+        *_data_dir(cfg),
+    ]

@@ -92,6 +92,19 @@ class Generator:
             except StopIteration as stop:
                 return stop.value
 
+    def choice_probabilities(
+        self, messages: Messages, choices: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, float]:
+        """The model's probability for each one-word reply, renormalised over `choices`.
+
+        `fresh` starts from an empty KV cache: the numbers then depend only on the calls made
+        since, so a sequence of calls that starts fresh is repeatable to the last bit.
+
+        A graded signal where a schema call gives only a verdict; backends that cannot read
+        next-token logits raise NotImplementedError and callers fall back to a schema call.
+        """
+        raise NotImplementedError
+
 
 class _Clock:
     """First-token and total time of one call, measured from its start."""
@@ -189,6 +202,54 @@ class LlamaCppGenerator(Generator):
             return sum(self.tokenize_len(m["content"]) + 4 for m in messages)
         prompt = self._formatter(messages=messages).prompt
         return len(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
+
+    def choice_probabilities(
+        self, messages: Messages, choices: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, float]:
+        """Read the next-token logits after the prompt: one prefill, no decoding.
+
+        Each choice counts by the first token of its spellings ("yes", "Yes", " yes"). The
+        prompt reuses the KV cache's common prefix the way `Llama.generate` does, so a fixed
+        system prompt and few-shot turns are prefilled once. Uses llama-cpp-python internals
+        (`_ctx`, `_input_ids`) of the pinned 0.3.36; a real-model test covers it.
+        """
+        self.warm_up()
+        if self._formatter is None:
+            raise NotImplementedError
+        import numpy as np
+
+        prompt = self._formatter(messages=messages).prompt
+        llm = self._llm
+        with self._lock:
+            tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            reuse = 0
+            for a, b in zip([] if fresh else llm._input_ids, tokens[:-1], strict=False):
+                if a != b:
+                    break
+                reuse += 1
+            if reuse > 0 and llm._ctx.kv_cache_seq_rm(-1, reuse, -1):
+                llm.n_tokens = reuse
+            else:
+                llm.reset()
+                reuse = 0
+            try:
+                llm.eval(tokens[reuse:])
+                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            except Exception as exc:  # context full, a broken model state
+                raise BackendError(f"The local model failed while scoring: {exc}") from exc
+            logits = logits.astype(np.float64)
+        mass = {}
+        for choice in choices:
+            ids = {
+                llm.tokenize(form.encode("utf-8"), add_bos=False, special=False)[0]
+                for form in (choice, choice.capitalize(), " " + choice, " " + choice.capitalize())
+            }
+            mass[choice] = list(ids)
+        every = np.array([i for ids in mass.values() for i in ids])
+        top = logits[every].max()
+        probs = {c: float(np.exp(logits[ids] - top).sum()) for c, ids in mass.items()}
+        total = sum(probs.values())
+        return {c: p / total for c, p in probs.items()}
 
     def stream(
         self, messages, *, max_tokens=256, temperature=0.0, schema=None, cancel=None, seed=None
@@ -632,6 +693,25 @@ class FakeGenerator(Generator):
         self.name = name
         self.calls: list[dict[str, Any]] = []
 
+    def _next(self):
+        return self.script.pop(0) if self.script else self.default
+
+    def choice_probabilities(
+        self, messages: Messages, choices: Sequence[str], *, fresh: bool = False
+    ) -> dict[str, float]:
+        """A scripted dict (or a callable returning one) of probabilities; the default is
+        uniform."""
+        self.calls.append({"messages": messages, "choices": tuple(choices), "fresh": fresh})
+        item = self._next() if self.script else None
+        if isinstance(item, Exception):
+            raise item
+        if callable(item):
+            item = item(messages)
+        if not isinstance(item, dict):
+            return {c: 1 / len(choices) for c in choices}
+        total = sum(item.get(c, 0.0) for c in choices) or 1.0
+        return {c: item.get(c, 0.0) / total for c in choices}
+
     def stream(
         self, messages, *, max_tokens=256, temperature=0.0, schema=None, cancel=None, seed=None
     ):
@@ -644,7 +724,7 @@ class FakeGenerator(Generator):
                 "seed": seed,
             }
         )
-        item = self.script.pop(0) if self.script else self.default
+        item = self._next()
         if isinstance(item, Exception):
             raise item
         if callable(item):
@@ -691,3 +771,17 @@ def _generator_for(cfg: Config) -> Generator:
 def get_generator(cfg: Config) -> Generator:
     """The one generator per configuration in this process (models load once)."""
     return _generator_for(cfg)
+
+
+class UsesGenerator:
+    """A mixin for classes given a generator (tests: a fake) or else using the configured one,
+    looked up on first use so that constructing them stays cheap."""
+
+    cfg: Config
+    _generator: Generator | None = None
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            self._generator = get_generator(self.cfg)
+        return self._generator

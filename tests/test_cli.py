@@ -4,7 +4,6 @@ import json
 from importlib import resources
 
 import jsonschema
-import pytest
 
 from tests.conftest import run_cli
 
@@ -52,15 +51,6 @@ def test_show_json_and_unknown_id():
     assert r.returncode == 4 and r.stdout == b"" and b"Traceback" not in r.stderr
 
 
-@pytest.mark.parametrize("command", ["grade", "judge", "interview"])
-def test_unbuilt_commands_say_so_and_exit_3(command):
-    args = {"interview": [], "grade": ["--question", "Q1", "--answer", "x"]}.get(command, ["-"])
-    args = [command, *args]
-    r = run_cli(*args)
-    assert r.returncode == 3
-    assert b"not built yet" in r.stderr and b"Traceback" not in r.stderr
-
-
 def test_search_batch_matches_schema_and_keeps_going(shared_index_dir):
     env = {"COACH_INDEX_DIR": str(shared_index_dir)}
     stdin = (
@@ -97,3 +87,34 @@ def test_doctor_reports_missing_models_with_the_fix(coach_home):
     report = json.loads(r.stdout)
     bad = [c for c in report["checks"] if not c["ok"]]
     assert any("setup.sh" in c["message"] for c in bad)
+
+
+def test_progress_export_import_reset_and_a_damaged_database(coach_home, tmp_path):
+    from coach.config import load_config
+    from coach.progress import ProgressStore
+
+    db = load_config().progress_db
+    with ProgressStore(db) as store:
+        store.record_attempt("Q21", "graded", "mail me at a@b.com", {"score": 6.0})
+    r = run_cli("progress", "export")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["attempts"][0]["question"] == "Q21" and "a@b.com" not in r.stdout.decode()
+    export = tmp_path / "export.json"
+    assert run_cli("progress", "export", str(export)).returncode == 0
+    csv_out = run_cli("progress", "export", "--format", "csv")
+    assert csv_out.stdout.decode().splitlines()[0].startswith("id,")
+    assert run_cli("progress", "reset", stdin=b"n\n").returncode == 0 and db.exists()
+    r = run_cli("progress", "reset", "--yes")
+    assert r.returncode == 0 and b"Backup:" in r.stdout and not db.exists()
+    r = run_cli("progress", "import", str(export))
+    assert r.returncode == 0 and b'"attempts": 1' in r.stdout
+    r = run_cli("progress", "import", stdin=b"\xff\xfe not json")
+    assert r.returncode == 4 and b"Traceback" not in r.stderr
+
+    db.write_bytes(b"garbage" * 1000)  # a damaged file: refused, untouched, fixable
+    r = run_cli("progress", "export")
+    assert r.returncode == 3 and b"coach progress reset" in r.stderr
+    assert db.read_bytes() == b"garbage" * 1000
+    assert run_cli("progress", "reset", "--yes").returncode == 0
+    assert run_cli("progress", "export").returncode == 0

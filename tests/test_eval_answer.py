@@ -12,10 +12,13 @@ import pytest
 
 from coach.answer import AnswerResult, Source
 from coach.config import load_config
+from coach.embed import HashEmbedder
 from coach.evals import answer as answer_eval
 from coach.evals import ragas_judge
 from coach.evals.common import EVALS_DIR, load_rows
 from coach.evals.ragas_judge import JudgeCache, JudgeScores, caching_transport, request_key
+from coach.generate import FakeGenerator
+from coach.judge import Judge
 
 
 def test_doctests():
@@ -118,7 +121,8 @@ def test_summarize_hand_worked_example():
     # NaN is a failure: (1 + 0 + 0.5) / 3, and it is counted
     f = m["faithfulness"]
     assert f["mean"] == 0.5 and f["mean_excluding_nan"] == 0.75 and f["nan_count"] == 1
-    assert f["judge_auc"] is None and "not yet calibrated" in f["note"]
+    # The AUC comes from the committed judge report; absent, the figure says so.
+    assert "judge_auc" in f and "judge_note" in f
     assert m["answer_relevancy"]["mean"] == 0.6
     assert m["judge_errors"] == 1
     assert m["latency_s"]["judge_per_answer_p50"] == 20
@@ -345,9 +349,10 @@ class _FakeJudge:
 def test_run_with_fakes_writes_ragas_rows(coach_home):
     cfg = load_config()
     asker, judge = _FakeAsker(), _FakeJudge()
+    coach_judge = Judge(cfg, generator=FakeGenerator([{"yes": 1.0}] * 100), embedder=HashEmbedder())
     out = answer_eval.run(
         cfg, split="test", limit=5, asker=asker, judge=judge,
-        support=lambda sentences, passages: [1.0 for _ in sentences],
+        support=lambda sentences, passages: [1.0 for _ in sentences], coach_judge=coach_judge,
     )  # fmt: skip
     assert out["suite"] == "answer" and out["n"] == 5 and out["split"] == "test"
     m = out["metrics"]
@@ -356,6 +361,8 @@ def test_run_with_fakes_writes_ragas_rows(coach_home):
     assert m["context_recall_by_id"] == 1.0 and m["support_mean"] == 1.0
     assert len(judge.calls) == 3  # only answers are judged, not refusals
     assert m["faithfulness"]["nan_count"] == 1 and m["faithfulness"]["mean"] == round(2 / 3, 4)
+    assert "judge_auc" in m["faithfulness"] and "judge_auc" in m["faithfulness_coach_judge"]
+    assert m["faithfulness_coach_judge"]["nan_count"] == 0
     report = json.loads(open(out["report"]).read())
     row = next(r for r in report["rows"] if r["in_scope"])
     for key in (

@@ -13,6 +13,7 @@ Rows use ragas' field names. Leaves out: grading interview answers (the grading 
 from __future__ import annotations
 
 import gc
+import json
 import math
 import time
 from collections import Counter
@@ -20,11 +21,17 @@ from collections.abc import Callable, Sequence
 
 from coach.config import Config
 from coach.errors import CoachError
-from coach.evals.common import load_rows, percentile, stratified_sample, write_report
+from coach.evals.common import (
+    EVALS_DIR,
+    finish,
+    load_rows,
+    percentile,
+    stratified_sample,
+)
 from coach.support import split_sentences, support_scores
 
 GOLDEN = "answer/golden.jsonl"
-JUDGE_NOTE = "judge not yet calibrated (see the judge issue)"
+JUDGE_REPORT = "judge/report-test.json"  # the committed full run of the judge eval
 # Targets from the issue; reported next to the values, never used to tune anything.
 TARGETS = {
     "oos_refusal_rate": (">=", 0.90),
@@ -89,6 +96,20 @@ def _target(name: str, value: float | None) -> dict:
     return {"target": f"{op} {bound}", "value": value, "met": met}
 
 
+def judge_accuracy(name: str) -> dict:
+    """The judge's accuracy on the judge set's test split, from the committed report."""
+    try:
+        report = json.loads((EVALS_DIR / JUDGE_REPORT).read_text(encoding="utf-8"))
+        measured = report["metrics"]["judges"][name]
+    except (OSError, ValueError, KeyError):
+        return {"judge_auc": None, "judge_note": f"no measured accuracy in evals/{JUDGE_REPORT}"}
+    return {
+        "judge_auc": measured["auc"],
+        "judge_rows": measured.get("rows", report["n"]),
+        "judge_note": f"AUC on the judge set's test split (evals/{JUDGE_REPORT})",
+    }
+
+
 def summarize(records: Sequence[dict]) -> dict:
     """The eval's metrics from per-row records (see `_record`); pure, so tests can hand-check it."""
     ins = [r for r in records if r["in_scope"]]
@@ -131,10 +152,14 @@ def summarize(records: Sequence[dict]) -> dict:
         "context_recall_by_id": _mean(recall),
         # -- grounding -----------------------------------------------------------------------
         "support_mean": _mean([r["support"] for r in answered if r["support"] is not None]),
+        # Every faithfulness figure carries its judge's measured test-split AUC (judge eval).
         "faithfulness": {
             **judged_mean([r["faithfulness"] for r in judged]),
-            "judge_auc": None,
-            "note": JUDGE_NOTE,
+            **judge_accuracy("ragas"),
+        },
+        "faithfulness_coach_judge": {
+            **judged_mean([r["coach_faithfulness"] for r in answered if "coach_faithfulness" in r]),
+            **judge_accuracy("coach"),
         },
         "answer_relevancy": judged_mean([r["answer_relevancy"] for r in judged]),
         "judge_errors": sum(len(r.get("judge_errors", ())) for r in judged),
@@ -220,8 +245,10 @@ def run(
     asker=None,
     judge=None,
     support: Callable | None = None,
+    coach_judge=None,
+    with_ragas: bool = True,
 ) -> dict:
-    """Run the suite; `asker`, `judge` and `support` are for tests (fakes), None = the real ones."""
+    """Run the suite; `asker`, the judges and `support` are for tests (fakes), None = real."""
     start = time.perf_counter()
     say = progress or (lambda msg: None)
     rows = stratified_sample(load_rows(GOLDEN, split), limit, key=stratum)
@@ -252,14 +279,14 @@ def run(
 
     # Phase 2: the LLM judge, one answer at a time.
     to_judge = [r for r in records if not r["refused"] and not r.get("error")]
-    own_judge = judge is None
+    own_judge = judge is None and with_ragas
     if own_judge:
         from coach.evals.ragas_judge import RagasJudge
 
         judge = RagasJudge(cfg)
     judge_stats: dict = {}
     try:
-        for i, record in enumerate(to_judge, 1):
+        for i, record in enumerate(to_judge if judge is not None else [], 1):
             scores = judge.score(
                 record["user_input"], record["response"], record["retrieved_contexts"]
             )
@@ -273,10 +300,23 @@ def run(
         if own_judge:
             judge.close()
 
+    # Phase 3: the product's own faithfulness judge, against the passages the model saw.
+    coach_judge = coach_judge or _default_coach_judge(cfg)
+    for i, record in enumerate(to_judge, 1):
+        sentences = split_sentences(record["response"])
+        if sentences and record["retrieved_contexts"]:
+            verdict = coach_judge.judge_against(sentences, record["retrieved_contexts"])
+            record["coach_faithfulness"] = verdict.faithfulness
+            record["coach_judge_sentences"] = [s.to_json() for s in verdict.sentences]
+        say(f"  answer eval: coach judge {i}/{len(to_judge)}")
+
     metrics = summarize(records)
+    metrics["coach_judge"] = coach_judge.name
     metrics["judge"] = {
         **judge_stats,
-        "metrics": "ragas Faithfulness, AnswerRelevancy(strictness=1)",
+        "metrics": "ragas Faithfulness, AnswerRelevancy(strictness=1)"
+        if judge is not None
+        else "ragas not run in this report (with_ragas=False)",
     }
     metrics["config"] = {"model": cfg.model, "backend": cfg.backend, "k_sources": cfg.k_sources}
     report = {
@@ -286,15 +326,13 @@ def run(
         "metrics": metrics,
         "rows": [_jsonable(r) for r in records],
     }
-    path = write_report(cfg, "answer", split, report)
-    return {
-        "suite": "answer",
-        "split": split,
-        "n": len(records),
-        "metrics": metrics,
-        "report": str(path),
-        "seconds": round(time.perf_counter() - start, 2),
-    }
+    return finish(cfg, report, start)
+
+
+def _default_coach_judge(cfg: Config):
+    from coach.judge import Judge
+
+    return Judge(cfg)
 
 
 def _jsonable(record: dict) -> dict:

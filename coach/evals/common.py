@@ -136,3 +136,16 @@ def write_report(cfg: Config, suite: str, split: str, report: dict) -> Path:
     tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def finish(cfg: Config, report: dict, start: float) -> dict:
+    """Write a suite's report and return the CLI's summary of it (the eval contract)."""
+    path = write_report(cfg, report["suite"], report["split"], report)
+    return {
+        "suite": report["suite"],
+        "split": report["split"],
+        "n": report["n"],
+        "metrics": report["metrics"],
+        "report": str(path),
+        "seconds": round(time.perf_counter() - start, 2),
+    }

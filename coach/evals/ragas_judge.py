@@ -339,8 +339,15 @@ class RagasJudge:
     """Faithfulness + AnswerRelevancy for one answer at a time. Cheap to construct; `warm_up`
     imports ragas and loads the embedder; the server starts on the first uncached call."""
 
-    def __init__(self, cfg: Config, *, cache_path: Path | None = None):
+    def __init__(
+        self,
+        cfg: Config,
+        *,
+        cache_path: Path | None = None,
+        metrics: tuple[str, ...] = ("faithfulness", "answer_relevancy"),
+    ):
         self.cfg = cfg
+        self.metrics = metrics
         self.cache_path = cache_path or cfg.home / "cache" / "judge-ragas.sqlite3"
         self.server: JudgeServer | None = None
         self.transport = None
@@ -400,6 +407,9 @@ class RagasJudge:
             ("answer_relevancy", self.relevancy, {}),
         )
         for name, metric, extra in calls:
+            if name not in self.metrics:
+                values[name] = math.nan  # not asked for
+                continue
             try:
                 result = await metric.ascore(user_input=user_input, response=response, **extra)
                 values[name] = float(result.value)

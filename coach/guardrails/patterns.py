@@ -329,6 +329,20 @@ ANSWER_RULES: tuple[Rule, ...] = (
         r"reference answer|model answer|grading|grading instructions|handbook|sources)\b"
         r"|\bmark (?:everything|all points|it all) as covered\b",
     ),
+    _r(
+        "answer_injection",
+        "talks_to_an_ai_grader",
+        r"\bif (?:an? )?(?:ai|llm|model|bot|you) (?:is|are) (?:grading|scoring|evaluating|"
+        r"marking)\b|\b(?:ai|llm|model|bot) (?:grading|scoring|evaluating|marking) this\b"
+        r"|\bscore (?:it|this|me|the answer|my answer) (?:a |as )?(?:10\b|fully correct)"
+        r"|[\"']?(?:grade|score)[\"']?\s*[:=]\s*10\b",
+    ),
+    _r(
+        "answer_injection",
+        "grader_in_other_languages",
+        r"评分|满分|打分|\bbewerter\w*|volle punktzahl|h[oö]chstpunktzahl|[ée]valuateur|"
+        r"note maximale|\bevaluador\w*|puntuaci[oó]n m[aá]xima|calificaci[oó]n m[aá]xima",
+    ),
 )
 
 ALL_RULES: tuple[Rule, ...] = INJECTION_RULES + JAILBREAK_RULES + EXTRACTION_RULES + HARM_RULES

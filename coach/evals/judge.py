@@ -1,0 +1,263 @@
+"""Judge eval: how well each faithfulness judge separates faithful answers from unfaithful ones.
+
+Dataset: evals/judge/set.jsonl (frozen dev/test split by source question): triples of a
+question, the handbook sections it is judged against, and an answer labelled faithful or not,
+with a label per sentence. Judges compared, on the same rows:
+- `coach`: the product's judge (LLM verdicts + support score, coach/judge.py);
+- `support`: the deterministic support score alone;
+- `llm`: the LLM verdicts alone (share of sentences it calls supported);
+- `ragas`: ragas 0.4.3 Faithfulness with the same local model as judge (llama_cpp.server), on a
+  stratified subset because it costs ~35-49 s per answer on this CPU.
+Per judge: ROC AUC (faithful = positive), accuracy at its threshold, same-question pairs where
+the unfaithful answer scores below the faithful one, sentence-level precision/recall of
+"unsupported" flags, seconds per answer, NaN count. The raw per-row signals are cached in
+COACH_HOME/cache, so an interrupted run resumes and re-tuning replays without the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import statistics
+import time
+from dataclasses import replace
+from itertools import product
+from pathlib import Path
+
+from coach.config import Config
+from coach.evals.common import finish, load_rows, percentile, roc_auc, stratified_sample
+from coach.judge import JudgeSettings, combine
+from coach.support import split_sentences
+
+DATASET = "judge/set.jsonl"
+RAGAS_FULL = 12  # ragas rows in a full run (of the split), stratified by category
+RAGAS_LIMITED = 2  # ragas rows when --limit is used (CI smoke: proves the plumbing)
+
+
+def _key(row: dict, model: str) -> str:
+    blob = json.dumps([row["answer"], row["sources"], model, "judge.yaml:2"], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+class RowCache:
+    """Append-only JSONL of raw judge signals per row: resumable, replayable."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows: dict[str, dict] = {}
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    item = json.loads(line)
+                    self.rows[item["key"]] = item
+                except (ValueError, KeyError):
+                    continue  # a line cut by a killed run: recomputed
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def get(self, key: str) -> dict | None:
+        return self.rows.get(key)
+
+    def put(self, item: dict) -> None:
+        self.rows[item["key"]] = item
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(item) + "\n")
+            f.flush()
+
+
+def labelled_sentences(row: dict) -> tuple[list[str], list[bool]]:
+    """The row's sentences as the judge sees them (citations removed) and their labels."""
+    texts, labels = [], []
+    for s in row["sentences"]:
+        text = " ".join(split_sentences(s["text"])) or s["text"]
+        texts.append(text)
+        labels.append(bool(s["supported"]))
+    return texts, labels
+
+
+def _signals(row: dict, judge, cache: RowCache) -> dict:
+    key = _key(row, judge.name)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    sentences, _ = labelled_sentences(row)
+    t = time.perf_counter()
+    from coach.support import support_scores
+
+    support = support_scores(sentences, judge.passages(row["sources"]), judge.embedder)
+    llm = judge.llm_scores(sentences, judge.passages(row["sources"]))
+    item = {"key": key, "id": row["id"], "support": support, "llm": llm}
+    item["seconds"] = round(time.perf_counter() - t, 3)
+    cache.put(item)
+    return item
+
+
+def score_rows(rows: list[dict], signals: dict[str, dict], settings: JudgeSettings) -> dict:
+    """Per row: the coach judge's, the support-only and the LLM-only answer scores and flags."""
+    out = {}
+    for row in rows:
+        sig = signals[row["id"]]
+        sentences, _ = labelled_sentences(row)
+        coach = combine(sentences, sig["support"], sig["llm"], settings, "coach")
+        support_only = combine(sentences, sig["support"], None, settings, "support")
+        llm_only = combine(
+            sentences, sig["llm"], None, replace(settings, sentence_threshold=0.5), "llm"
+        )
+        out[row["id"]] = {
+            name: (j.faithfulness, [not s.supported for s in j.sentences])
+            for name, j in (("coach", coach), ("support", support_only), ("llm", llm_only))
+        }
+    return out
+
+
+def judge_metrics(rows: list[dict], scored: dict, name: str, threshold: float) -> dict:
+    """AUC, accuracy, pair ordering and sentence-level P/R for one judge's scores."""
+    pos = [scored[r["id"]][name][0] for r in rows if r["label"] == "faithful"]
+    neg = [scored[r["id"]][name][0] for r in rows if r["label"] != "faithful"]
+    nan = sum(math.isnan(v) for v in pos + neg)
+    pos_ok = [v for v in pos if not math.isnan(v)]
+    neg_ok = [v for v in neg if not math.isnan(v)]
+    correct = 0
+    tp = fp = fn = 0
+    for r in rows:
+        value, flags = scored[r["id"]][name]
+        faithful_call = (not math.isnan(value)) and not any(flags) if flags else value >= threshold
+        correct += faithful_call == (r["label"] == "faithful")
+        if flags:
+            _, labels = labelled_sentences(r)
+            for flagged, supported in zip(flags, labels, strict=False):
+                tp += flagged and not supported
+                fp += flagged and supported
+                fn += (not flagged) and not supported
+    pairs = same_question_pairs(rows, {r["id"]: scored[r["id"]][name][0] for r in rows})
+    return {
+        "auc": round(roc_auc(pos_ok, neg_ok), 4) if pos_ok and neg_ok else None,
+        "accuracy": round(correct / len(rows), 4) if rows else None,
+        "pairs_ordered": pairs,
+        "sentence_precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "sentence_recall": round(tp / (tp + fn), 4) if tp + fn else None,
+        "mean_faithful": round(statistics.fmean(pos_ok), 4) if pos_ok else None,
+        "mean_unfaithful": round(statistics.fmean(neg_ok), 4) if neg_ok else None,
+        "nan": nan,
+    }
+
+
+def same_question_pairs(rows: list[dict], values: dict[str, float]) -> dict:
+    """(faithful, unfaithful) pairs on the same source question: unfaithful scored lower?"""
+    total = right = 0
+    for f in rows:
+        if f["label"] != "faithful":
+            continue
+        for u in rows:
+            if u["label"] == "faithful" or u["source_question"] != f["source_question"]:
+                continue
+            a, b = values[f["id"]], values[u["id"]]
+            if math.isnan(a) or math.isnan(b):
+                continue
+            total += 1
+            right += b < a
+    return {"pairs": total, "share": round(right / total, 4) if total else None}
+
+
+def tune(rows: list[dict], signals: dict[str, dict]) -> list[dict]:
+    """The dev-split grid over the combination's settings (run with --split dev)."""
+    grid = []
+    shares = [0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0]
+    thresholds = [0.4, 0.5, 0.6, 0.7]
+    for share, threshold, min_share in product(shares, thresholds, [0.0, 0.5, 1.0]):
+        settings = JudgeSettings(share, threshold, min_share)
+        m = judge_metrics(rows, score_rows(rows, signals, settings), "coach", threshold)
+        grid.append({**vars(settings), **m})
+    return sorted(grid, key=lambda g: (-(g["auc"] or 0), -(g["accuracy"] or 0)))
+
+
+def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress) -> dict:
+    from coach.evals.ragas_judge import RagasJudge
+
+    n = RAGAS_LIMITED if limit is not None else RAGAS_FULL
+    subset = stratified_sample(rows, n, key=lambda r: r["category"])
+    judge = RagasJudge(cfg, metrics=("faithfulness",))
+    values: dict[str, float] = {}
+    seconds = []
+    try:
+        for i, row in enumerate(subset, 1):
+            book_text = _passages_text(row)
+            scores = judge.score(row["question"], row["answer"], book_text)
+            values[row["id"]] = scores.faithfulness
+            seconds.append(scores.seconds)
+            if progress:
+                progress(f"  ragas {i}/{len(subset)} {row['id']}: {scores.faithfulness}")
+        stats = judge.stats()
+    finally:
+        judge.close()
+    scored = {rid: {"ragas": (v, [])} for rid, v in values.items()}
+    metrics = judge_metrics(subset, scored, "ragas", threshold=0.5)
+    metrics["rows"] = len(subset)
+    metrics["seconds_per_answer_p50"] = round(percentile(seconds, 50), 2) if seconds else None
+    metrics["judge"] = stats["judge"]
+    return {"metrics": metrics, "values": values}
+
+
+def _passages_text(row: dict) -> list[str]:
+    from coach.parse import load_handbook
+
+    book = load_handbook()
+    return [book.section(ref).to_markdown() for ref in row["sources"]]
+
+
+def run(
+    cfg: Config,
+    split: str = "test",
+    limit: int | None = None,
+    progress=None,
+    judge=None,
+    with_ragas: bool = True,
+) -> dict:
+    from coach.judge import Judge
+
+    start = time.perf_counter()
+    rows = stratified_sample(load_rows(DATASET, split), limit, key=lambda r: r["category"])
+    judge = judge or Judge(cfg)
+    judge.warm_up()
+    cache = RowCache(cfg.home / "cache" / "judge-coach.jsonl")
+    signals = {}
+    for i, row in enumerate(rows, 1):
+        signals[row["id"]] = _signals(row, judge, cache)
+        if progress:
+            progress(f"  judge {i}/{len(rows)} {row['id']}")
+    settings = judge.settings
+    scored = score_rows(rows, signals, settings)
+    threshold = settings.sentence_threshold
+    metrics = {
+        "n": len(rows),
+        "faithful": sum(r["label"] == "faithful" for r in rows),
+        "judges": {
+            name: judge_metrics(rows, scored, name, threshold)
+            for name in ("coach", "support", "llm")
+        },
+        "settings": vars(settings),
+        "judge": judge.name,
+        "seconds_per_answer_p50": round(
+            percentile([s["seconds"] for s in signals.values()], 50), 2
+        ),
+    }
+    report = {"suite": "judge", "split": split, "n": len(rows), "metrics": metrics}
+    if split == "dev":
+        report["tuning_grid"] = tune(rows, signals)
+    if with_ragas:
+        ragas = _ragas(cfg, rows, limit, progress)
+        metrics["judges"]["ragas"] = ragas["metrics"]
+        report["ragas_values"] = ragas["values"]
+    report["rows"] = [
+        {
+            "id": r["id"],
+            "label": r["label"],
+            "category": r["category"],
+            "coach": scored[r["id"]]["coach"][0],
+            "support": scored[r["id"]]["support"][0],
+            "llm": scored[r["id"]]["llm"][0],
+            "llm_sentences": signals[r["id"]]["llm"],
+        }
+        for r in rows
+    ]
+    return finish(cfg, report, start)
