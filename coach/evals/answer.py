@@ -159,6 +159,17 @@ def summarize(records: Sequence[dict]) -> dict:
         },
         "faithfulness_coach_judge": {
             **judged_mean([r["coach_faithfulness"] for r in answered if "coach_faithfulness" in r]),
+            # Out-of-scope questions that slipped past the gate are answered from unrelated
+            # sources, so the in-scope figure is the one about grounding itself.
+            "in_scope_mean": _mean(
+                [r["coach_faithfulness"] for r in in_answered if "coach_faithfulness" in r]
+            ),
+            "in_scope_supported_sentence_share": _rate(
+                sum(
+                    s["supported"] for r in in_answered for s in r.get("coach_judge_sentences", [])
+                ),
+                sum(len(r.get("coach_judge_sentences", [])) for r in in_answered),
+            ),
             **judge_accuracy("coach"),
         },
         "answer_relevancy": judged_mean([r["answer_relevancy"] for r in judged]),
