@@ -83,6 +83,12 @@ class GradeSettings:
     contra_cos: float = 0.5  # a point this close to the answer is checked for contradiction
     error_penalty: float = 1.0  # points off per contradicted rubric point (0-10 scale)
     max_penalty: float = 3.0
+    # The answer's own claims, checked by the faithfulness judge against the section: on dev a
+    # judge score under 0.5 marked 3% of strong answers' sentences, 13% of partial, 47% of
+    # wrong. Points off = claim_penalty x the share of unsupported sentences.
+    claim_threshold: float = 0.5
+    claim_penalty: float = 3.0
+    max_claims: int = 8  # sentences checked (each costs one short prefill)
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,14 @@ def judge_point(sig: PointSignals, s: GradeSettings) -> tuple[float, str]:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One sentence of the answer and the judge's score for it against the handbook section."""
+
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
 class PointGrade:
     point: RubricPoint
     verdict: str
@@ -139,6 +153,8 @@ class Grade:
     model_answer: str
     follow_up: str
     flags: tuple[str, ...]
+    claims: tuple[Claim, ...] = ()
+    unsupported_share: float = 0.0
     seconds: float = 0.0
     tokens: dict = field(default_factory=dict)
 
@@ -279,6 +295,7 @@ class Grader(UsesGenerator):
         self.book = load_handbook()
         self.rubrics = load_rubrics()
         self._point_vecs: dict[str, np.ndarray] = {}
+        self._judge = None  # the faithfulness judge, on the same model, built on first use
 
     @property
     def guards(self) -> guardrails.Guards:
@@ -317,15 +334,34 @@ class Grader(UsesGenerator):
         tokens = {"prompt": 0, "completion": 0}
         if not content.strip() or is_non_answer(content):
             nothing = PointSignals(0.0, 0.0, "missed", 0.0, 0.0)
-            points = tuple(PointGrade(p, "missed", "", 0.0, nothing) for p in rubric.points)
+            marking = (tuple(PointGrade(p, "missed", "", 0.0, nothing) for p in rubric.points), ())
         else:
-            points = self._score_points(question, rubric, content, tokens)
+            marking = self._mark(question, rubric, content, tokens)
             if "answer_injection" in flags and content.strip() != answer.strip():
                 # Also grade the full text; keep the lower so an undetected trick cannot help.
-                unstripped = self._score_points(question, rubric, answer, tokens)
-                if _total(unstripped, self.settings) < _total(points, self.settings):
-                    points = unstripped
-        return self._assemble(question, rubric, points, flags, start, tokens)
+                unstripped = self._mark(question, rubric, answer, tokens)
+                if _total(*unstripped, self.settings) < _total(*marking, self.settings):
+                    marking = unstripped
+        return self._assemble(question, *marking, flags, start, tokens)
+
+    def _mark(
+        self, question: Question, rubric: Rubric, answer: str, tokens: dict
+    ) -> tuple[tuple[PointGrade, ...], tuple[Claim, ...]]:
+        """Both signals for one text: the rubric points it makes, and how its own claims
+        stand against the handbook section (the points first: they start a fresh cache)."""
+        points = self._score_points(question, rubric, answer, tokens)
+        return points, self._claims(question, answer)
+
+    def _claims(self, question: Question, answer: str) -> tuple[Claim, ...]:
+        from coach.judge import Judge
+
+        sentences = split_sentences(answer)[: self.settings.max_claims]
+        if not sentences:
+            return ()
+        if self._judge is None:
+            self._judge = Judge(self.cfg, generator=self.generator, embedder=self.embedder)
+        verdict = self._judge.judge_sentences(sentences, [question.id])
+        return tuple(Claim(v.text, v.score) for v in verdict.sentences)
 
     def _input_flags(self, answer: str) -> list[str]:
         """The guard's flags that matter to a grade. `answer_injection` is decided by
@@ -458,19 +494,24 @@ class Grader(UsesGenerator):
     def _assemble(
         self,
         question: Question,
-        rubric: Rubric,
         points: tuple[PointGrade, ...],
+        claims: tuple[Claim, ...],
         flags: list[str],
         start: float,
         tokens: dict,
     ) -> Grade:
+        s = self.settings
+        unsupported = [c for c in claims if c.score < s.claim_threshold]
         errors = tuple(
             f"Contradicts the handbook on: {p.point.point}"
             + (f' (you said: "{p.evidence}")' if p.evidence else "")
             for p in points
             if p.signals.llm == "wrong"
+        ) + tuple(
+            f'Not backed by the handbook: "{_short(guardrails.scrub_pii(c.text), 160)}"'
+            for c in unsupported[:3]
         )
-        score = round(_total(points, self.settings), 1)
+        score = round(_total(points, claims, s), 1)
         return Grade(
             question=question.id,
             score=score,
@@ -480,15 +521,19 @@ class Grader(UsesGenerator):
             model_answer=model_answer(question),
             follow_up=follow_up(points),
             flags=tuple(f for f in guardrails.FLAGS if f in flags),
+            claims=claims,
+            unsupported_share=round(len(unsupported) / len(claims), 4) if claims else 0.0,
             seconds=round(time.perf_counter() - start, 3),
             tokens=tokens,
         )
 
 
-def _total(points: tuple[PointGrade, ...], s: GradeSettings) -> float:
+def _total(points: tuple[PointGrade, ...], claims: tuple[Claim, ...], s: GradeSettings) -> float:
     raw = 10 * sum(p.point.weight * p.value for p in points)
     wrong = sum(p.signals.llm == "wrong" for p in points)
-    return float(np.clip(raw - min(s.max_penalty, s.error_penalty * wrong), 0.0, 10.0))
+    unsupported = sum(c.score < s.claim_threshold for c in claims) / len(claims) if claims else 0.0
+    penalty = min(s.max_penalty, s.error_penalty * wrong) + s.claim_penalty * unsupported
+    return float(np.clip(raw - penalty, 0.0, 10.0))
 
 
 def _short(text: str, limit: int = 200) -> str:

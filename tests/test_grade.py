@@ -30,6 +30,8 @@ def _yes_if(*phrases: str, contradicts: str = ""):
 
     def reply(messages) -> dict:
         ask = messages[-1]["content"]
+        if "Statement:" in ask:  # the judge checking the answer's own claims: all backed
+            return {"yes": 1.0, "no": 0.0}
         answer = ask.split("<<<", 1)[1].split(">>>", 1)[0]
         point = ask.split("Key point: ", 1)[1].split("\n", 1)[0]
         if "contradicts the handbook" in ask:
@@ -106,7 +108,11 @@ def test_injected_sentences_are_removed_before_the_model_sees_the_answer():
     assert "answer_injection" in graded.flags and "ignored" in graded.feedback
     # The content is graded without the injected sentence; the full text is graded too, and
     # the lower score is kept (here both passes agree).
-    stripped_pass = [c["messages"][-1]["content"] for c in gen.calls[k : 2 * k]]
+    stripped_pass = [
+        c["messages"][-1]["content"]
+        for c in gen.calls[k : 2 * k]
+        if "<<<" in c["messages"][-1]["content"]
+    ]
     assert not any("10/10" in text for text in stripped_pass)
     assert graded.score == plain.score
 
@@ -181,3 +187,19 @@ def test_verdict_schema_fixes_the_number_of_codes():
 def test_non_answer_detection_leaves_real_answers_alone():
     assert is_non_answer("Not sure.")
     assert not is_non_answer("I don't know the exact number, but top-p keeps a nucleus.")
+
+
+def test_claims_the_handbook_does_not_back_cost_points_and_are_listed():
+    def model(messages) -> dict:
+        ask = messages[-1]["content"]
+        if "Statement:" in ask:
+            wrong = "multiplies" in ask.split("Statement:", 1)[1]
+            return {"yes": 0.0 if wrong else 1.0, "no": 1.0 if wrong else 0.0}
+        return {"yes": 1.0, "no": 0.0}
+
+    grader, _ = _grader(model)
+    right = grader.grade(Q, "Temperature divides the logits before the softmax.")
+    wrong = grader.grade(Q, "Temperature multiplies the logits before the softmax.")
+    assert right.unsupported_share < wrong.unsupported_share
+    assert wrong.score < right.score
+    assert any(e.startswith("Not backed by the handbook") for e in wrong.errors)

@@ -146,6 +146,7 @@ def run(
             "flags": list(grade.flags),
             "verdicts": [p.verdict for p in grade.points],
             "signals": [vars(p.signals) for p in grade.points],
+            "claims": [c.score for c in grade.claims],
             "weights": [p.point.weight for p in grade.points],
         }
         if progress:
