@@ -76,8 +76,9 @@ def test_judge_scores_a_faithful_answer_above_its_fabricated_twin(env):
     good, bad, broken = json_lines(r.stdout)
     jsonschema.validate(good, schema("judge"))
     jsonschema.validate(bad, schema("judge"))
+    # One pair: the ordering is what the judge promises (93.5% of test pairs); its yes/no call
+    # on a single answer has 64% sentence recall, so it is not asserted here.
     assert good["faithfulness"] > bad["faithfulness"]
-    assert not bad["supported"]
     assert "coach-judge" in good["judge"]
     assert broken["error"]["code"]
 
