@@ -32,6 +32,7 @@ from coach.embed import Embedder, default_embedder
 from coach.errors import BadInput
 from coach.generate import UsesGenerator
 from coach.guardrails.input_checks import rule_findings
+from coach.judge import Judge
 from coach.lexical import tokenize
 from coach.parse import Question, load_handbook
 from coach.rubrics import Rubric, RubricPoint, load_rubrics
@@ -353,8 +354,6 @@ class Grader(UsesGenerator):
         return points, self._claims(question, answer)
 
     def _claims(self, question: Question, answer: str) -> tuple[Claim, ...]:
-        from coach.judge import Judge
-
         sentences = split_sentences(answer)[: self.settings.max_claims]
         if not sentences:
             return ()

@@ -126,6 +126,13 @@ class Judge(UsesGenerator):
 
     def judge_against(self, sentences: list[str], passages: list[str]) -> Judgement:
         """Judge sentences against passage texts (the answer eval passes what the model saw)."""
+        support, llm = self.signals(sentences, passages)
+        return combine(sentences, support, llm, self.settings, self.name)
+
+    def signals(
+        self, sentences: list[str], passages: list[str]
+    ) -> tuple[list[float], list[float] | None]:
+        """The two raw signals per sentence (the judge eval caches them to replay tuning)."""
         support = support_scores(sentences, passages, self.embedder)
         llm = None
         if self.use_llm:
@@ -135,7 +142,7 @@ class Judge(UsesGenerator):
                 # A backend without logits (an OpenAI-compatible server): the support score
                 # alone decides, and the judge's name says so.
                 self.use_llm = False
-        return combine(sentences, support, llm, self.settings, self.name)
+        return support, llm
 
     def llm_scores(self, sentences: list[str], passages: list[str]) -> list[float]:
         """P(supported) per sentence: one yes/no question per sentence, read from the logits.

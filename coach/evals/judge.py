@@ -82,10 +82,7 @@ def _signals(row: dict, judge, cache: RowCache) -> dict:
         return hit
     sentences, _ = labelled_sentences(row)
     t = time.perf_counter()
-    from coach.support import support_scores
-
-    support = support_scores(sentences, judge.passages(row["sources"]), judge.embedder)
-    llm = judge.llm_scores(sentences, judge.passages(row["sources"]))
+    support, llm = judge.signals(sentences, judge.passages(row["sources"]))
     item = {"key": key, "id": row["id"], "support": support, "llm": llm}
     item["seconds"] = round(time.perf_counter() - t, 3)
     cache.put(item)
@@ -171,7 +168,9 @@ def tune(rows: list[dict], signals: dict[str, dict]) -> list[dict]:
     return sorted(grid, key=lambda g: (-(g["auc"] or 0), -(g["accuracy"] or 0)))
 
 
-def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress) -> dict:
+def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress, passages) -> dict:
+    """ragas Faithfulness on a stratified subset; `passages` maps source ids to section texts
+    (the coach judge's, so both judges read the same sources)."""
     from coach.evals.ragas_judge import RagasJudge
 
     n = RAGAS_LIMITED if limit is not None else RAGAS_FULL
@@ -181,8 +180,7 @@ def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress) -> dict:
     seconds = []
     try:
         for i, row in enumerate(subset, 1):
-            book_text = _passages_text(row)
-            scores = judge.score(row["question"], row["answer"], book_text)
+            scores = judge.score(row["question"], row["answer"], passages(row["sources"]))
             values[row["id"]] = scores.faithfulness
             seconds.append(scores.seconds)
             if progress:
@@ -196,13 +194,6 @@ def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress) -> dict:
     metrics["seconds_per_answer_p50"] = round(percentile(seconds, 50), 2) if seconds else None
     metrics["judge"] = stats["judge"]
     return {"metrics": metrics, "values": values}
-
-
-def _passages_text(row: dict) -> list[str]:
-    from coach.parse import load_handbook
-
-    book = load_handbook()
-    return [book.section(ref).to_markdown() for ref in row["sources"]]
 
 
 def run(
@@ -245,7 +236,7 @@ def run(
     if split == "dev":
         report["tuning_grid"] = tune(rows, signals)
     if with_ragas:
-        ragas = _ragas(cfg, rows, limit, progress)
+        ragas = _ragas(cfg, rows, limit, progress, judge.passages)
         metrics["judges"]["ragas"] = ragas["metrics"]
         report["ragas_values"] = ragas["values"]
     report["rows"] = [
