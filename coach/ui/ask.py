@@ -40,23 +40,7 @@ THINKING = "*Searching the handbook…*"
 STOPPED = "*(stopped)*"
 BUSY = "Wait for the current answer, or press Stop."
 
-CITE_JS = """
-() => {
-  if (window.__coachCites) return;
-  window.__coachCites = true;
-  document.addEventListener("click", (event) => {
-    const link = event.target.closest && event.target.closest('a[href*="#cite-"]');
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    window.__coachCite = link.getAttribute("href").split("#cite-")[1];
-    const button = document.getElementById("ask-cite-open");
-    if (button) button.click();
-  }, true);
-}
-"""
-# Hands the clicked id to the hidden button's Python handler in place of the hidden textbox.
-CITE_INPUT_JS = "(ref) => [window.__coachCite || ref]"
+CITE_JS, CITE_INPUT_JS = render.citation_click_js("cite-", "ask-cite-open")
 
 
 class ChatSession:

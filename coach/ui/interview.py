@@ -62,22 +62,7 @@ OUTPUTS = (
     "resume",
 )
 
-CITE_JS = """
-() => {
-  if (window.__coachIvCites) return;
-  window.__coachIvCites = true;
-  document.addEventListener("click", (event) => {
-    const link = event.target.closest && event.target.closest('a[href*="#iv-cite-"]');
-    if (!link) return;
-    event.preventDefault();
-    event.stopPropagation();
-    window.__coachIvCite = link.getAttribute("href").split("#iv-cite-")[1];
-    const button = document.getElementById("iv-cite-open");
-    if (button) button.click();
-  }, true);
-}
-"""
-CITE_INPUT_JS = "(ref) => [window.__coachIvCite || ref]"
+CITE_JS, CITE_INPUT_JS = render.citation_click_js("iv-cite-", "iv-cite-open")
 
 
 class InterviewState:

@@ -437,3 +437,31 @@ def hbar_chart_svg(rows: list[dict], width: int = 640, top: float = 10.0) -> str
         )
     out.append("</svg>")
     return "".join(out)
+
+
+def citation_click_js(prefix: str, button_id: str) -> tuple[str, str]:
+    """(page-load script, input script) that open citation links `#<prefix>Q17` in a panel.
+
+    The load script catches clicks on those links, keeps the page from navigating, remembers
+    the id and clicks the hidden button `button_id`; the input script hands the remembered id
+    to that button's Python handler. Each tab passes its own prefix, so their handlers never
+    catch each other's links.
+    """
+    load = f"""
+() => {{
+  window.__coachCites = window.__coachCites || {{}};
+  if (window.__coachCites["{prefix}"] !== undefined) return;
+  window.__coachCites["{prefix}"] = null;
+  document.addEventListener("click", (event) => {{
+    const link = event.target.closest && event.target.closest('a[href*="#{prefix}"]');
+    if (!link) return;
+    event.preventDefault();
+    event.stopPropagation();
+    window.__coachCites["{prefix}"] = link.getAttribute("href").split("#{prefix}")[1];
+    const button = document.getElementById("{button_id}");
+    if (button) button.click();
+  }}, true);
+}}
+"""
+    pick = f'(ref) => [(window.__coachCites || {{}})["{prefix}"] || ref]'
+    return load, pick
