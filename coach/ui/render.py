@@ -237,13 +237,7 @@ def bar_chart_svg(
     plot_h = height - top_pad - bottom
     step = (width - left) / len(rows)
     out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" font-size="11">']
-    for tick in (0.0, 0.5, 1.0):
-        y = top_pad + plot_h * (1 - tick)
-        out.append(
-            f'<line x1="{left}" x2="{width}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d4d4d8"/>'
-            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="currentColor">'
-            f"{_number(tick * top, top)}</text>"
-        )
+    out.extend(_grid(left, width, top_pad, plot_h, lambda t: _number(t * top, top)))
     for i, row in enumerate(rows):
         value = min(top, max(0.0, float(row["value"])))
         label = html.escape(str(row["label"]))
@@ -355,13 +349,7 @@ def line_chart_svg(
         return left + (i + 0.5) * step, y
 
     out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" font-size="11">']
-    for tick in (0.0, 0.5, 1.0):
-        y = top_pad + plot_h * (1 - tick)
-        out.append(
-            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="#d4d4d8"/><text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" '
-            f'fill="currentColor">{tick * top:g}</text>'
-        )
+    out.extend(_grid(left, width - right, top_pad, plot_h, lambda t: f"{t * top:g}"))
     # At most about eight x labels, evenly thinned, so they never overlap.
     every = max(1, math.ceil(len(x_labels) / 8))
     for i, text in enumerate(x_labels):
@@ -465,3 +453,16 @@ def citation_click_js(prefix: str, button_id: str) -> tuple[str, str]:
 """
     pick = f'(ref) => [(window.__coachCites || {{}})["{prefix}"] || ref]'
     return load, pick
+
+
+def _grid(left: float, right: float, top_pad: float, plot_h: float, label) -> list[str]:
+    """Horizontal grid lines at 0, half and full height, each with its y-axis label."""
+    out = []
+    for tick in (0.0, 0.5, 1.0):
+        y = top_pad + plot_h * (1 - tick)
+        out.append(
+            f'<line x1="{left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#d4d4d8"/>'
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" fill="currentColor">'
+            f"{label(tick)}</text>"
+        )
+    return out
