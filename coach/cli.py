@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--skip-index", action="store_true", help="only assemble the model files")
     sp = add("index", "build the search index (only if stale, unless --rebuild)")
     sp.add_argument("--rebuild", action="store_true", help="rebuild even if up to date")
+    sp.add_argument(
+        "--train-reranker",
+        action="store_true",
+        help="also train the cross-encoder on the synthetic questions (~10 min on 2 cores; "
+        "cached next to the index; the evals compare it, search uses it only if configured)",
+    )
     sp = add("search", "search the handbook")
     sp.add_argument("text", metavar="TEXT|-")
     sp.add_argument("--k", type=int, default=None, help="number of hits (default 5)")

@@ -87,12 +87,19 @@ def cmd_index(args: argparse.Namespace, out: JsonOut | None) -> int:
     from coach import index
 
     cfg = load_config()
-    summary = index.ensure_index(cfg, rebuild=args.rebuild, progress=say).summary()
+    result = index.ensure_index(cfg, rebuild=args.rebuild, progress=say)
+    summary = result.summary()
+    if args.train_reranker:
+        from coach import rerank
+
+        summary["reranker"] = str(rerank.ensure_trained(cfg, result.index, progress=say))
     if out:
         out.emit(summary)
     else:
         state = "built" if summary["built"] else "up to date"
         print(f"Index {state}: {summary['chunks']} chunks in {summary['index_dir']}")
+        if args.train_reranker:
+            print(f"Reranker: {summary['reranker']}")
     return 0
 
 

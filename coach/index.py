@@ -1,10 +1,12 @@
 """The persisted search index: chunks, FAISS dense vectors and BM25 token lists.
 
 Layout under `index_dir`: `current` is a symlink to a `build-*` directory holding
-`manifest.json`, `chunks.jsonl`, `dense.faiss` and `bm25_tokens.json`. A build is written aside
-and swapped in by replacing the symlink (atomic), so a reader never sees half an index. The
-manifest records the corpus hash, embedding model, chunking parameters and each file's sha256:
-a stale, missing or corrupt index is detected and rebuilt, never silently used.
+`manifest.json`, `chunks.jsonl`, `dense.faiss`, `bm25_tokens.json`, `dense_rows.json` and
+`scope_negatives.npy` (the vectors of the hand-written out-of-scope questions, coach/scope.py).
+A build is written aside and swapped in by replacing the symlink (atomic), so a reader never
+sees half an index. The manifest records the corpus hash, embedding model, chunking parameters,
+the scope negatives' hash and each file's sha256: a stale, missing or corrupt index is detected
+and rebuilt, never silently used.
 Leaves out: querying (retrieve.py) and the reranker (rerank.py).
 """
 
@@ -30,8 +32,14 @@ from coach.errors import SetupError
 from coach.lexical import BM25, tokenize
 from coach.parse import corpus_hash, load_handbook
 
-INDEX_VERSION = "2"
-FILES = ("chunks.jsonl", "dense.faiss", "bm25_tokens.json", "dense_rows.json")
+INDEX_VERSION = "3"
+FILES = (
+    "chunks.jsonl",
+    "dense.faiss",
+    "bm25_tokens.json",
+    "dense_rows.json",
+    "scope_negatives.npy",
+)
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class Index:
     # The chunk index of each dense row: one row per chunk, plus (doc2query) one per
     # synthetic question, so a query can meet a chunk through a question written for it.
     row_chunk: tuple[int, ...] = ()
+    # (n, dim) vectors of corpus/scope_negatives.jsonl, for the scope decision.
+    negative_vectors: np.ndarray | None = None
 
     @cached_property
     def by_id(self) -> dict[str, chunking.Chunk]:
@@ -77,7 +87,25 @@ def expected_manifest(embedder_name: str = MODEL_ID, doc2query: bool = True) -> 
         "chunk_version": chunking.CHUNK_VERSION,
         "max_words": chunking.MAX_WORDS,
         "doc2query": _synthetic_hash() if doc2query else None,
+        "scope_negatives": _file_hash(negatives_path()),
     }
+
+
+def negatives_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "corpus" / "scope_negatives.jsonl"
+
+
+def load_negatives(path: Path | None = None) -> list[str]:
+    """The hand-written out-of-scope questions (coach/scope.py)."""
+    path = path or negatives_path()
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines if line.strip()]
+
+
+def _file_hash(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def _synthetic_hash() -> str | None:
@@ -153,6 +181,9 @@ def build(cfg: Config, embedder: Embedder | None = None, progress=None) -> Path:
         tokens = [tokenize(" ".join([c.text, *extra.get(c.id, [])])) for c in chunks]
         (tmp_dir / "bm25_tokens.json").write_text(json.dumps(tokens, ensure_ascii=False))
         (tmp_dir / "dense_rows.json").write_text(json.dumps(rows))
+        negatives = load_negatives()
+        neg_vecs = embedder.embed(negatives) if negatives else np.zeros((0, vectors.shape[1]))
+        np.save(tmp_dir / "scope_negatives.npy", np.asarray(neg_vecs, dtype=np.float32))
         manifest = {
             **expected_manifest(embedder.name, cfg.doc2query),
             "chunks": len(chunks),
@@ -218,7 +249,8 @@ def load(cfg: Config) -> Index:
     vectors = dense.reconstruct_n(0, dense.ntotal)
     tokens = json.loads((current / "bm25_tokens.json").read_text(encoding="utf-8"))
     rows = tuple(json.loads((current / "dense_rows.json").read_text()))
-    return Index(chunks, vectors, dense, BM25(tokens), manifest, current, rows)
+    negatives = np.load(current / "scope_negatives.npy")
+    return Index(chunks, vectors, dense, BM25(tokens), manifest, current, rows, negatives)
 
 
 def ensure_index(

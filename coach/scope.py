@@ -1,30 +1,92 @@
 """The scope decision: does the handbook cover this query?
 
-One decision shared by search, answers and evals. The score combines three signals, each
-cheap and computed during hybrid search:
+One decision shared by search, answers and evals. The score is a logistic regression over five
+cheap signals, all computed during hybrid search from vectors the index already holds:
 
-- the best cosine between the query and a handbook chunk (MiniLM);
-- vocabulary coverage: the share of the query's terms that occur in the handbook at all
-  (near-domain questions the handbook does not cover tend to name things it never mentions:
-  "PagedAttention", "GGUF", "speculative");
-- the best BM25 score, which rewards queries whose rare terms the handbook does use.
+- `chunk_cos`: the best cosine between the query and a handbook chunk (MiniLM);
+- `syn_cos`: the best cosine to a synthetic question written for a chunk (doc2query rows);
+- `neg_cos`: the best cosine to a hand-written out-of-scope question
+  (`corpus/scope_negatives.jsonl`: near-domain LLM-engineering questions the handbook does not
+  answer, e.g. KV cache, FlashAttention, GGUF, DPO, plus a few off-topic ones);
+- `coverage`: the share of the query's terms that occur in the handbook at all, after typo
+  correction (coach/spell.py), so "sentance prediciton" counts as covered;
+- `rare`: the share of the query's words unknown to the handbook, to English (the embedder's
+  word list) and to the speller (coach/spell.py), i.e. names like "PagedAttention" or "GGUF".
 
-score = chunk_cos + 0.3 * coverage + 0.01 * bm25_max. On the retrieval golden set's dev split
-its ROC AUC was 0.935 (chunk cosine alone 0.871, BM25 alone 0.890, the reranker's best score
-0.852), and the threshold below flags at most 3% of in-scope dev queries (2.3%), which there
-flagged 60% of out-of-scope ones. Leaves out: refusal wording (answer.py) and the model's own
-abstention, the second layer.
+The model is fitted by `python -m coach.scope_fit` on separate training data, never on the golden
+set: positives are the synthetic questions (corpus/synthetic_questions.jsonl), each also with one
+deterministic typo, negatives the hand-written file above, each feature computed leave-one-out
+(a question never meets its own vector), after dropping any training question that overlaps a
+golden query (5-gram Jaccard >= 0.5 or cosine >= 0.9). Only the threshold is chosen on the
+golden dev split: the score of the third lowest in-scope dev query, so 2 of 131 (1.5%) are
+flagged, a margin under the 3% budget. Coefficients and threshold live in
+`corpus/scope_model.json`.
+
+Every route tried, golden dev split (131 in scope, 30 not): ROC AUC, and the share of
+out-of-scope queries flagged when the threshold flags 2 / 3 in-scope queries (1.5% / 2.3%):
+
+| signal | AUC | OOS flagged |
+|---|---|---|
+| chunk cosine | 0.871 | 0.17 / 0.23 |
+| synthetic-question cosine | 0.832 | 0.10 / 0.10 |
+| negative-question cosine (lower is in scope) | 0.826 | 0.53 / 0.53 |
+| BM25 max (chunk text only) | 0.892 | 0.13 / 0.43 |
+| coverage (as typed) | 0.837 | 0.17 / 0.33 |
+| rare-word share | 0.766 | 0.23 / 0.27 |
+| old default: chunk_cos + 0.3*coverage + 0.01*bm25_max | 0.935 | 0.23 / 0.53 |
+| max(chunk, synthetic cosine) - negative cosine | 0.951 | 0.63 / 0.67 |
+| LR chunk+syn+bm25+coverage+rare (no negatives) | 0.931 | 0.33 / 0.47 |
+| LR chunk+syn+neg+bm25+coverage+rare | 0.966 | 0.60 / 0.70 |
+| LR chunk+neg+bm25+coverage | 0.957 | 0.63 / 0.63 |
+| LR chunk+syn+neg+coverage+rare, C=1 | 0.968 | 0.83 / 0.87 |
+| same, C=0.1 / C=10 | 0.968 / 0.966 | 0.80 / 0.83, 0.87 / 0.87 |
+| same + keyword-style copies of positives and negatives | 0.970 | 0.83 / 0.87 |
+| same + typo copies of the positives | 0.971 | 0.87 / 0.90 |
+| same + keyword and typo copies | 0.972 | 0.83 / 0.90 |
+| **+ typo copies, coverage after typo correction (the default)** | 0.976 | 0.90 / 0.90 |
+
+The threshold flags 2 in-scope dev queries (1.5%, both typo/acronym queries: "IA3 what does
+it train", "atention weights calcualtion") and 27 of 30 out-of-scope ones (90%). Caveat: the
+negatives were written from the same list of near-domain topics the golden set's README names
+(KV cache, FlashAttention, GGUF, DPO, ...), so topics nobody wrote a negative for rely on the
+other four signals; 15 written questions that overlapped golden queries were dropped, then 10
+more with cosine >= 0.8 to any golden query (both splits), after which the model was refitted
+(dev unchanged at 90% / 1.5%).
+
+BM25 hurts the combination: LLM-written questions reuse the handbook's wording far more than
+people do, so its training distribution differs from real queries. Leaves out: refusal wording
+(answer.py) and the model's own abstention, the second layer.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-SIGNAL = "chunk_cos + 0.3*coverage + 0.01*bm25_max"
-COVERAGE_WEIGHT = 0.3
-BM25_WEIGHT = 0.01
-# Chosen on the dev split as the largest threshold that flags <= 3% of in-scope queries.
-THRESHOLD = 0.61
+FEATURES = ("chunk_cos", "syn_cos", "neg_cos", "coverage", "rare")
+SIGNAL = "logistic regression over " + ", ".join(FEATURES) + " (corpus/scope_model.json)"
+MODEL_PATH = Path(__file__).resolve().parent.parent / "corpus" / "scope_model.json"
+NEGATIVES_PATH = MODEL_PATH.with_name("scope_negatives.jsonl")
+
+
+@lru_cache(maxsize=1)
+def model() -> dict:
+    """{"features", "mean", "scale", "coef", "intercept", "threshold", ...}."""
+    return json.loads(MODEL_PATH.read_text())
+
+
+def _threshold() -> float:
+    try:
+        return float(model()["threshold"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+
+
+THRESHOLD = _threshold()
 
 
 @dataclass(frozen=True)
@@ -33,12 +95,24 @@ class ScopeDecision:
     score: float
 
 
-def scope_score(chunk_cos: float, coverage: float, bm25_max: float) -> float:
+def scope_score(feats: Mapping[str, float], params: Mapping | None = None) -> float:
+    """The logistic regression's log-odds that the query is in scope.
+
+    >>> p = {"features": ["a", "b"], "mean": [0, 1], "scale": [1, 2], "coef": [1, -1],
+    ...      "intercept": 0.5}
+    >>> scope_score({"a": 2.0, "b": 3.0}, p)
+    1.5
     """
-    >>> round(scope_score(0.5, 1.0, 10.0), 3)
-    0.9
-    """
-    return chunk_cos + COVERAGE_WEIGHT * coverage + BM25_WEIGHT * bm25_max
+    if params is None:
+        try:
+            params = model()
+        except (OSError, ValueError):  # not fitted yet (python -m coach.scope_fit)
+            return float(feats["chunk_cos"])
+    p = params
+    z = p["intercept"]
+    for name, mu, sd, w in zip(p["features"], p["mean"], p["scale"], p["coef"], strict=True):
+        z += w * (feats[name] - mu) / sd
+    return float(z)
 
 
 def coverage(terms: list[str], vocabulary: set[str]) -> float:
@@ -53,9 +127,30 @@ def coverage(terms: list[str], vocabulary: set[str]) -> float:
     return sum(t in vocabulary for t in plain) / len(plain) if plain else 0.0
 
 
-def decide(score: float, threshold: float = THRESHOLD) -> ScopeDecision:
+def rare_share(words: Iterable[str], is_rare) -> float:
+    """Share of words for which is_rare(word) holds.
+
+    >>> rare_share(["what", "is", "GGUF"], lambda w: w == "GGUF")
+    0.3333333333333333
+    >>> rare_share([], bool)
+    0.0
     """
-    >>> decide(0.9).in_scope, decide(0.3).in_scope
+    words = list(words)
+    return sum(bool(is_rare(w)) for w in words) / len(words) if words else 0.0
+
+
+def probability(score: float) -> float:
+    """
+    >>> probability(0.0)
+    0.5
+    """
+    return 1.0 / (1.0 + math.exp(-score))
+
+
+def decide(score: float, threshold: float | None = None) -> ScopeDecision:
+    """
+    >>> decide(0.9, threshold=0.5).in_scope, decide(0.3, threshold=0.5).in_scope
     (True, False)
     """
+    threshold = THRESHOLD if threshold is None else threshold
     return ScopeDecision(score >= threshold, score)

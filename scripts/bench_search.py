@@ -1,7 +1,7 @@
 """Search benchmark (a script, not a timed test): index build and reranker training time from
 scratch, and search latency p50/p95 per stage over the golden set's queries.
 
-    .venv/bin/python scripts/bench_search.py [--out evals/retrieval/benchmark.json]
+    .venv/bin/python scripts/bench_search.py [--out evals/retrieval/benchmark.json] [--reranker DIR]
 
 Run it on an otherwise idle machine: on 2 cores, any other load skews every figure.
 """
@@ -25,12 +25,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument(
+        "--reranker",
+        type=Path,
+        default=None,
+        help="a cross-encoder dir (e.g. the one `coach index --train-reranker` prints) to time "
+        "the rerank stage too",
+    )
     args = ap.parse_args()
     report: dict = {
         "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()}
     }
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(index_dir=Path(tmp) / "index")
+        cfg = load_config(index_dir=Path(tmp) / "index", reranker_path=args.reranker)
         t0 = time.perf_counter()
         ensure_index(cfg)
         report["index_build_s"] = round(time.perf_counter() - t0, 2)

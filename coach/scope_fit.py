@@ -1,0 +1,169 @@
+"""Fit the scope model (coach/scope.py) and write `corpus/scope_model.json`.
+
+Run `python -m coach.scope_fit` after changing the synthetic questions, the negatives
+(`corpus/scope_negatives.jsonl`), the embedder or the scope features; it rebuilds the index if
+it is stale. Deterministic: the same data gives the same coefficients.
+
+- Training data, never the golden set: positives are the synthetic questions that the overlap
+  check keeps (coach/train.py `synthetic_split`), each also with one typo (`with_typo`);
+  negatives are the hand-written out-of-scope questions minus any that overlap a golden query
+  (5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9, coach/evals/overlap.py). Each feature is
+  computed leave-one-out: a synthetic question never meets its own doc2query row, a negative
+  never meets its own vector.
+- Model: scikit-learn's L2 logistic regression (C=1, lbfgs, balanced class weights) on
+  standardised features.
+- Threshold: the only thing taken from the golden set, its **dev** split: the score of the
+  (k+1)-th lowest in-scope dev query, k = floor(2% of them), so k in-scope dev queries are
+  flagged (2 of 131, 1.5%): a margin under the 3% budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import sys
+
+import numpy as np
+
+from coach import scope
+from coach.config import load_config
+from coach.evals.common import load_rows
+from coach.evals.overlap import overlapping
+
+C = 1.0
+IN_SCOPE_FLAG_SHARE = 0.02
+
+
+def with_typo(text: str) -> str:
+    """The text with one letter dropped or two swapped in one word of 5+ letters, chosen by a
+    generator seeded from the text (deterministic). Real users make typos; the synthetic
+    questions never do, and coverage would otherwise learn that any unknown word means "out".
+
+    >>> with_typo("What is attention for?") != "What is attention for?"
+    True
+    >>> with_typo("a b c")
+    'a b c'
+    """
+    rng = random.Random(hashlib.sha256(text.encode()).hexdigest())
+    words = text.split(" ")
+    long = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+    if not long:
+        return text
+    i = rng.choice(long)
+    w = words[i]
+    j = rng.randrange(1, len(w) - 1)
+    words[i] = (
+        w[:j] + w[j + 1 :] if rng.random() < 0.5 else w[: j - 1] + w[j] + w[j - 1] + w[j + 1 :]
+    )
+    return " ".join(words)
+
+
+def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
+    """(positive features, negative features, counts) with leave-one-out similarities."""
+    from coach.index import load_negatives, synthetic_by_chunk
+
+    idx = searcher.warm_up()
+    emb = searcher.embedder
+    # The dense rows after the chunks are the synthetic questions, in this order (index.build).
+    extra = synthetic_by_chunk(emb)
+    syn = [q for c in idx.chunks for q in extra.get(c.id, [])]
+    if len(idx.chunks) + len(syn) != len(idx.vectors):
+        raise RuntimeError("the index's doc2query rows do not match the synthetic questions")
+    negatives = load_negatives()
+    golden = [r["user_input"] for r in load_rows("retrieval/golden.jsonl")]
+    neg_vecs = emb.embed(negatives)
+    found = overlapping(negatives, golden, neg_vecs, emb.embed(golden))
+    bad = {f["candidate"] for f in found}
+    n = len(idx.chunks)
+    syn_vecs = idx.vectors[n:]
+    pos = []
+    for i, (text, qv) in enumerate(zip(syn, syn_vecs, strict=True)):
+        pos.append(searcher.scope_features(text, idx.vectors @ qv, qv, skip_row=n + i))
+    # The same questions with a typo each, still never meeting their own row.
+    typos = [with_typo(t) for t in syn]
+    for i, (text, qv) in enumerate(zip(typos, emb.embed(typos), strict=True)):
+        pos.append(searcher.scope_features(text, idx.vectors @ qv, qv, skip_row=n + i))
+    neg = []
+    for j, (text, qv) in enumerate(zip(negatives, neg_vecs, strict=True)):
+        if text not in bad:
+            neg.append(searcher.scope_features(text, idx.vectors @ qv, qv, skip_negative=j))
+    counts = {
+        "positives": len(pos),
+        "negatives": len(neg),
+        "negatives_dropped_for_overlap": len(found),
+    }
+    return pos, neg, counts
+
+
+def fit(pos: list[dict], neg: list[dict], c: float = C) -> dict:
+    """Standardise, fit, and return the model parameters (no threshold yet)."""
+    from sklearn.linear_model import LogisticRegression
+
+    names = list(scope.FEATURES)
+    x = np.array([[f[k] for k in names] for f in pos + neg], dtype=np.float64)
+    y = np.r_[np.ones(len(pos)), np.zeros(len(neg))]
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale == 0] = 1.0
+    lr = LogisticRegression(C=c, class_weight="balanced", max_iter=1000)
+    lr.fit((x - mean) / scale, y)
+    return {
+        "features": names,
+        "mean": [round(float(v), 6) for v in mean],
+        "scale": [round(float(v), 6) for v in scale],
+        "coef": [round(float(v), 6) for v in lr.coef_[0]],
+        "intercept": round(float(lr.intercept_[0]), 6),
+        "C": c,
+    }
+
+
+def choose_threshold(in_scope_scores: list[float], share: float = IN_SCOPE_FLAG_SHARE) -> float:
+    """The score of the (k+1)-th lowest in-scope query, k = floor(share * n): flags k of them.
+
+    >>> choose_threshold([0.5, 0.1, 0.9, 0.3] * 25)  # 100 queries: 2 flagged
+    0.1
+    >>> choose_threshold([0.5, 0.1, 0.9], 0.02)
+    0.1
+    """
+    ordered = sorted(in_scope_scores)
+    k = math.floor(share * len(ordered))
+    return ordered[k]
+
+
+def main() -> int:
+    from coach.retrieve import Searcher
+
+    cfg = load_config()
+    searcher = Searcher(cfg, use_reranker=False)
+    pos, neg, counts = training_features(searcher)
+    params = fit(pos, neg)
+    dev = load_rows("retrieval/golden.jsonl", "dev")
+    scores = [
+        (
+            row["in_scope"],
+            scope.scope_score(searcher.signals(row["user_input"])["scope_features"], params),
+        )
+        for row in dev
+    ]
+    ins = [s for ok, s in scores if ok]
+    outs = [s for ok, s in scores if not ok]
+    threshold = choose_threshold(ins)
+    params["threshold"] = round(threshold, 6)
+    params["training"] = counts
+    params["dev"] = {
+        "in_scope": len(ins),
+        "out_of_scope": len(outs),
+        "in_scope_flagged": round(sum(s < threshold for s in ins) / len(ins), 4),
+        "out_of_scope_flagged": round(sum(s < threshold for s in outs) / len(outs), 4),
+    }
+    params["_doc"] = "Written by python -m coach.scope_fit; see coach/scope.py."
+    scope.MODEL_PATH.write_text(json.dumps(params, indent=2) + "\n")
+    json.dump({k: params[k] for k in ("training", "dev", "threshold")}, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
