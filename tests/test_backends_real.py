@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+from coach.children import die_with_parent
 from coach.config import load_config
 from coach.generate import CancelToken, LlamaCppGenerator, OpenAIServerGenerator
 from tests.conftest import SETUP_MODELS  # a module-scoped server cannot use real_models
@@ -48,7 +49,9 @@ def llama_server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         # A file, not a pipe: a full pipe buffer would stall the server.
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+        )
     try:
         deadline = time.monotonic() + SERVER_START_S
         while True:

@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coach.children import die_with_parent
 from coach.config import Config
 from coach.errors import BackendError, SetupError
 from coach.modelfiles import FIX, ensure_model
@@ -236,7 +237,9 @@ class JudgeServer:
         ]  # fmt: skip
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until stop()
         try:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent
+            )
         finally:
             log.close()  # the child has its own descriptor
         self._wait_ready()
