@@ -61,6 +61,7 @@ class AnswerResult:
     query: str = ""  # the standalone query actually searched
     retrieved_ids: tuple[str, ...] = ()
     verdicts: tuple[dict, ...] = field(default_factory=tuple)
+    scope_score: float | None = None  # the scope decision's score, for threshold studies
     # What on_token already showed. When `answer` does not start with it, the checks changed
     # the text and the caller must replace what it showed with `answer`.
     streamed: str = ""
@@ -307,6 +308,7 @@ class Asker:
         if reply.finish_reason == "cancelled" and CANARY not in raw:
             raw = raw.rstrip() + " " + prompts.render("refusals", "cancelled")
         if marker in raw and CANARY not in raw:
+            turn.flags.append("abstained")
             text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
             return self._finish(turn, text, "abstained")
         text, out_verdict = guardrails.check_output(
@@ -340,6 +342,7 @@ class Asker:
             query=turn.query,
             retrieved_ids=tuple(h.id for h in turn.result.hits) if turn.result else (),
             verdicts=tuple(v.to_json() for v in turn.verdicts),
+            scope_score=round(turn.result.scope_score, 4) if turn.result else None,
             streamed=hold.text[: hold.sent] if hold else "",
         )
         self.turn_log.append(out)

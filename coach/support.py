@@ -24,22 +24,28 @@ from coach.lexical import tokenize
 
 _CITATION = re.compile(r"\[(?:[QP]\d{1,2})(?:\s*[,;]\s*[QP]\d{1,2})*\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*])")
+_LIST_MARKER = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")
+_EMPHASIS = re.compile(r"\*\*|__")
 _NUMBER = re.compile(r"(?<![\w.])[√~]?\d+(?:[.,]\d+)*(?:[kKmMbB%×x])?")
 
 
 def split_sentences(text: str) -> list[str]:
-    r"""Sentences of an answer, citations removed, list markers kept out.
+    r"""Sentences of an answer, citations removed, list markers and emphasis kept out.
+
+    A numbered item's "1." is not a sentence: judged alone it reads as an unsupported claim.
 
     >>> split_sentences("LoRA is low-rank [Q32]. It trains A and B!\n- Why? Because.")
     ['LoRA is low-rank.', 'It trains A and B!', 'Why?', 'Because.']
+    >>> split_sentences("Two uses:\n1. **Search**: find passages.\n2) Clustering.")
+    ['Two uses:', 'Search: find passages.', 'Clustering.']
     """
-    text = _CITATION.sub("", text)
+    text = _EMPHASIS.sub("", _CITATION.sub("", text))
     out = []
     for line in text.splitlines():
-        line = line.strip().lstrip("-*• ").strip()
+        line = _LIST_MARKER.sub("", line.strip())
         for s in _SENTENCE_END.split(line):
             s = re.sub(r"\s+([.,;:!?])", r"\1", s).strip().lstrip("-*• ").strip()
-            if len(s) > 1:
+            if len(s) > 1 and re.search(r"[A-Za-z]", s):
                 out.append(s)
     return out
 

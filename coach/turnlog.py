@@ -36,6 +36,7 @@ class TurnLog:
             "verdicts": list(result.verdicts),
             "timing": result.timing,
             "tokens": result.tokens,
+            "scope_score": getattr(result, "scope_score", None),
         }
 
     def append(self, result) -> None:

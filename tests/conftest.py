@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parent.parent
 # Where setup assembled the models: the user's default data dir unless told otherwise.
 SETUP_MODELS = Path(os.environ.get("COACH_TEST_MODELS_DIR", _default_home() / "models"))
 
+# The scope score is a logit (coach/scope.py). With hash vectors handbook-like questions score
+# about -4..0 and gibberish below -20, so fakes that search with HashEmbedder refuse at -10.
+HASH_SCOPE_THRESHOLD = -10.0
+
 
 @pytest.fixture(autouse=True)
 def coach_home(tmp_path_factory, monkeypatch) -> Path:

@@ -12,6 +12,7 @@ from coach.generate import CancelToken, FakeGenerator
 from coach.guardrails import fake_guards
 from coach.retrieve import Searcher
 from coach.turnlog import TurnLog
+from tests.conftest import HASH_SCOPE_THRESHOLD
 
 IN_SCOPE = "What is LoRA and QLoRA low-rank adaptation fine-tuning with 4-bit quantization?"
 
@@ -27,9 +28,11 @@ def make_asker(coach_home):
         gen = FakeGenerator(list(script))
         asker = Asker(
             cfg,
-            # Hash vectors of unrelated words still collide a little: a low scope threshold.
             searcher=Searcher(
-                cfg, embedder=HashEmbedder(dim=4096), use_reranker=False, scope_threshold=0.1
+                cfg,
+                embedder=HashEmbedder(dim=4096),
+                use_reranker=False,
+                scope_threshold=HASH_SCOPE_THRESHOLD,
             ),
             generator=gen,
             guards=fake_guards(),

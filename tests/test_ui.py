@@ -30,6 +30,7 @@ from coach.ui import ask, evals, interview, progress, settings
 from coach.ui.app import build_app
 from coach.ui.jobs import Busy, JobManager
 from coach.ui.state import ServerState
+from tests.conftest import HASH_SCOPE_THRESHOLD
 
 # Not imported from conftest: `pytest` (not `python -m pytest`) cannot import `tests.`.
 REPO = Path(__file__).resolve().parent.parent
@@ -131,7 +132,10 @@ def fake_asker(coach_home):
         return Asker(
             cfg,
             searcher=Searcher(
-                cfg, embedder=HashEmbedder(dim=4096), use_reranker=False, scope_threshold=0.1
+                cfg,
+                embedder=HashEmbedder(dim=4096),
+                use_reranker=False,
+                scope_threshold=HASH_SCOPE_THRESHOLD,
             ),
             generator=FakeGenerator(list(script)),
             guards=fake_guards(),

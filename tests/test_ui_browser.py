@@ -70,7 +70,7 @@ def server(tmp_path_factory, shared_index_dir):
     (home / "models").symlink_to(SETUP_MODELS, target_is_directory=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     print(f"\nbrowser test screenshots and server log: {ARTIFACTS}", file=sys.__stderr__)
-    # Answers are 2-5 sentences (~50-100 tokens); a lower cap only bounds a rambling small
+    # Answers are 2-4 sentences (~50-100 tokens); a lower cap only bounds a rambling small
     # model, which keeps four queued answers within the test's time on a shared CPU.
     config = home / "config.toml"
     config.write_text(f"max_answer_tokens = {MAX_ANSWER_TOKENS}\n")
