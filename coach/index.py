@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from coach import chunk as chunking
+from coach import scope
 from coach.config import Config
 from coach.embed import MODEL_ID, Embedder, default_embedder
 from coach.errors import SetupError
@@ -87,17 +88,13 @@ def expected_manifest(embedder_name: str = MODEL_ID, doc2query: bool = True) -> 
         "chunk_version": chunking.CHUNK_VERSION,
         "max_words": chunking.MAX_WORDS,
         "doc2query": _synthetic_hash() if doc2query else None,
-        "scope_negatives": _file_hash(negatives_path()),
+        "scope_negatives": _file_hash(scope.NEGATIVES_PATH),
     }
-
-
-def negatives_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "corpus" / "scope_negatives.jsonl"
 
 
 def load_negatives(path: Path | None = None) -> list[str]:
     """The hand-written out-of-scope questions (coach/scope.py)."""
-    path = path or negatives_path()
+    path = path or scope.NEGATIVES_PATH
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8").splitlines()

@@ -1,10 +1,10 @@
 """Cross-encoder reranking of the fused candidates.
 
 The reranker is either a configured Hugging Face cross-encoder directory (`reranker_path`) or
-the one `coach index` trains on the synthetic questions (coach/train.py), cached next to the
-index under a key of everything it was trained from. Whether search uses it by default is
-decided on the golden dev split and recorded in `corpus/retrieval_defaults.json`: the reranker
-must earn its place (DESIGN.md, "The reranker").
+the one `coach index --train-reranker` trains on the synthetic questions (coach/train.py),
+cached next to the index under a key of everything it was trained from. Whether search uses it
+by default is decided on the golden dev split and recorded in `corpus/retrieval_defaults.json`:
+the reranker must earn its place (DESIGN.md, "The reranker").
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ TRAIN_VERSION = "1"
 
 
 def defaults() -> dict:
-    """The dev-split decision: {"use_reranker": bool, "train": {...}, "why": "..."}."""
+    """The dev-split decisions: {"use_reranker": bool, "train": {...}, "fusion": {...}, ...}."""
     try:
         return json.loads(DEFAULTS_PATH.read_text())
     except (OSError, ValueError):

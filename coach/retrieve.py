@@ -22,25 +22,18 @@ from functools import lru_cache
 
 import numpy as np
 
-from coach import scope, spell
-from coach.config import REPO_ROOT, Config
+from coach import rerank, scope, spell
+from coach.config import Config
 from coach.embed import Embedder, default_embedder
 from coach.index import Index, ensure_index
 from coach.lexical import STOPWORDS, tokenize
 from coach.parse import load_handbook
 
-DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
-
 
 @lru_cache(maxsize=1)
 def fusion_defaults() -> dict:
     """{"method": "linear" | "rrf", "bm25_weight": float, "correct_bm25": bool, ...}."""
-    import json
-
-    try:
-        found = json.loads(DEFAULTS_PATH.read_text()).get("fusion", {})
-    except (OSError, ValueError):
-        found = {}
+    found = rerank.defaults().get("fusion", {})
     return {"method": "linear", "bm25_weight": 0.3, "correct_bm25": True, **found}
 
 
@@ -163,8 +156,6 @@ class Searcher:
             )
             self._index = idx
             if self.reranker is None and self.use_reranker is not False:
-                from coach import rerank
-
                 self.reranker = rerank.load_default(self.cfg, self._index)
         return self._index
 

@@ -61,7 +61,6 @@ people do, so its training distribution differs from real queries. Leaves out: r
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -137,14 +136,6 @@ def rare_share(words: Iterable[str], is_rare) -> float:
     """
     words = list(words)
     return sum(bool(is_rare(w)) for w in words) / len(words) if words else 0.0
-
-
-def probability(score: float) -> float:
-    """
-    >>> probability(0.0)
-    0.5
-    """
-    return 1.0 / (1.0 + math.exp(-score))
 
 
 def decide(score: float, threshold: float | None = None) -> ScopeDecision:

@@ -36,7 +36,7 @@ class TurnLog:
             "verdicts": list(result.verdicts),
             "timing": result.timing,
             "tokens": result.tokens,
-            "scope_score": getattr(result, "scope_score", None),
+            "scope_score": result.scope_score,
         }
 
     def append(self, result) -> None:

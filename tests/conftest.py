@@ -17,9 +17,17 @@ REPO = Path(__file__).resolve().parent.parent
 # Where setup assembled the models: the user's default data dir unless told otherwise.
 SETUP_MODELS = Path(os.environ.get("COACH_TEST_MODELS_DIR", _default_home() / "models"))
 
-# The scope score is a logit (coach/scope.py). With hash vectors handbook-like questions score
-# about -4..0 and gibberish below -20, so fakes that search with HashEmbedder refuse at -10.
-HASH_SCOPE_THRESHOLD = -10.0
+
+def hash_searcher(cfg):
+    """A real Searcher over hash vectors (no model), for tests of the code around search.
+
+    The scope score is a logit (coach/scope.py). With hash vectors handbook-like questions score
+    about -4..0 and gibberish below -20, so the scope threshold is -10.
+    """
+    from coach.embed import HashEmbedder
+    from coach.retrieve import Searcher
+
+    return Searcher(cfg, embedder=HashEmbedder(dim=4096), use_reranker=False, scope_threshold=-10.0)
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,11 @@ import pytest
 
 from coach.answer import CANARY, Asker, bounded_history, needs_rewrite
 from coach.config import load_config
-from coach.embed import HashEmbedder
 from coach.errors import BackendError, BadInput
 from coach.generate import CancelToken, FakeGenerator
 from coach.guardrails import fake_guards
-from coach.retrieve import Searcher
 from coach.turnlog import TurnLog
-from tests.conftest import HASH_SCOPE_THRESHOLD
+from tests.conftest import hash_searcher
 
 IN_SCOPE = "What is LoRA and QLoRA low-rank adaptation fine-tuning with 4-bit quantization?"
 
@@ -28,12 +26,7 @@ def make_asker(coach_home):
         gen = FakeGenerator(list(script))
         asker = Asker(
             cfg,
-            searcher=Searcher(
-                cfg,
-                embedder=HashEmbedder(dim=4096),
-                use_reranker=False,
-                scope_threshold=HASH_SCOPE_THRESHOLD,
-            ),
+            searcher=hash_searcher(cfg),
             generator=gen,
             guards=fake_guards(),
             support=support,

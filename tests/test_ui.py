@@ -24,13 +24,12 @@ from coach.errors import BackendError, SetupError
 from coach.generate import CancelToken, FakeGenerator, LlamaCppGenerator
 from coach.grade import Grader
 from coach.guardrails import fake_guards
-from coach.retrieve import Searcher
 from coach.rubrics import load_rubrics
 from coach.ui import ask, evals, interview, progress, settings
 from coach.ui.app import build_app
 from coach.ui.jobs import Busy, JobManager
 from coach.ui.state import ServerState
-from tests.conftest import HASH_SCOPE_THRESHOLD
+from tests.conftest import hash_searcher
 
 # Not imported from conftest: `pytest` (not `python -m pytest`) cannot import `tests.`.
 REPO = Path(__file__).resolve().parent.parent
@@ -131,12 +130,7 @@ def fake_asker(coach_home):
         cfg = load_config()
         return Asker(
             cfg,
-            searcher=Searcher(
-                cfg,
-                embedder=HashEmbedder(dim=4096),
-                use_reranker=False,
-                scope_threshold=HASH_SCOPE_THRESHOLD,
-            ),
+            searcher=hash_searcher(cfg),
             generator=FakeGenerator(list(script)),
             guards=fake_guards(),
             support=lambda sentences, passages: [0.9 for _ in sentences],

@@ -211,7 +211,7 @@ def _record(row: dict, result, k_sources: int, support: Callable) -> dict:
         "citations": list(result.citations),
         "citations_valid": citations_valid(result.citations, source_ids),
         "flags": list(result.flags),
-        "scope_score": getattr(result, "scope_score", None),
+        "scope_score": result.scope_score,
         "context_recall": context_recall_by_id(row["reference_context_ids"], retrieved_ids),
         "support": None,
         "ask_seconds": result.timing.get("total_s"),
