@@ -16,6 +16,7 @@ from pathlib import Path
 from coach.errors import SetupError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPUS_DIR = REPO_ROOT / "corpus"
 
 MODEL_CHOICES = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
 BACKEND_CHOICES = ("llama_cpp", "transformers", "openai")

@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from coach.answer import Asker
+from coach.ask.pipeline import Asker
 from coach.config import load_config
 from coach.evals.common import load_rows, percentile, stratified_sample
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 from coach.config import load_config
 from coach.evals.common import load_rows, percentile
-from coach.index import ensure_index
-from coach.retrieve import Searcher
+from coach.search.index import ensure_index
+from coach.search.searcher import Searcher
 
 
 def main() -> None:

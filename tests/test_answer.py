@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from coach.answer import CANARY, Asker, bounded_history, needs_rewrite
+from coach.ask.pipeline import CANARY, Asker, bounded_history, needs_rewrite
+from coach.ask.turnlog import TurnLog
 from coach.config import load_config
 from coach.errors import BackendError, BadInput
-from coach.generate import CancelToken, FakeGenerator
 from coach.guardrails import fake_guards
-from coach.turnlog import TurnLog
+from coach.llm.generate import CancelToken, FakeGenerator
 from tests.conftest import hash_searcher
 
 IN_SCOPE = "What is LoRA and QLoRA low-rank adaptation fine-tuning with 4-bit quantization?"

@@ -9,7 +9,7 @@ from tests.conftest import run_cli
 
 
 def schema(name: str) -> dict:
-    return json.loads(resources.files("coach").joinpath(f"schemas/{name}.json").read_text())
+    return json.loads(resources.files("coach.cli").joinpath(f"schemas/{name}.json").read_text())
 
 
 def json_lines(stdout: bytes) -> list[dict]:
@@ -92,7 +92,7 @@ def test_doctor_reports_missing_models_with_the_fix(coach_home):
 
 def test_progress_export_import_reset_and_a_damaged_database(coach_home, tmp_path):
     from coach.config import load_config
-    from coach.progress import ProgressStore
+    from coach.interview.store import ProgressStore
 
     db = load_config().progress_db
     with ProgressStore(db) as store:
@@ -124,7 +124,8 @@ def test_progress_export_import_reset_and_a_damaged_database(coach_home, tmp_pat
 def test_index_train_reranker_trains_on_the_current_index(monkeypatch, shared_index_dir, capsys):
     import argparse
 
-    from coach import commands, rerank
+    from coach.cli import commands
+    from coach.search import rerank
 
     monkeypatch.setenv("COACH_INDEX_DIR", str(shared_index_dir))
     seen = {}

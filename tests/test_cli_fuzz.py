@@ -8,7 +8,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coach import cli
+from coach.cli import main as cli
 from coach.guardrails import fake_guards
 
 FUZZ = settings(

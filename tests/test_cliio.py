@@ -1,6 +1,6 @@
 import io
 
-from coach.cliio import JsonOut, parse_batch_line, run_batch
+from coach.cli.jsonio import JsonOut, parse_batch_line, run_batch
 from coach.errors import BadInput
 
 

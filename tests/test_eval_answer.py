@@ -10,15 +10,15 @@ import math
 
 import pytest
 
-from coach.answer import AnswerResult, Source
+from coach.ask.judge import Judge
+from coach.ask.pipeline import AnswerResult, Source
 from coach.config import load_config
-from coach.embed import HashEmbedder
 from coach.evals import answer as answer_eval
 from coach.evals import ragas_judge
 from coach.evals.common import EVALS_DIR, load_rows
 from coach.evals.ragas_judge import JudgeCache, JudgeScores, caching_transport, request_key
-from coach.generate import FakeGenerator
-from coach.judge import Judge
+from coach.llm.generate import FakeGenerator
+from coach.search.embed import HashEmbedder
 
 
 def test_doctests():

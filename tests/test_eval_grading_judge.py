@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
+from coach.ask.judge import Judge, JudgeSettings
 from coach.config import load_config
-from coach.embed import HashEmbedder
 from coach.evals import grading as grading_eval
 from coach.evals import judge as judge_eval
 from coach.evals.common import load_rows
-from coach.generate import FakeGenerator
-from coach.grade import Grader
 from coach.guardrails import fake_guards
-from coach.judge import Judge, JudgeSettings
+from coach.interview.grade import Grader
+from coach.llm.generate import FakeGenerator
+from coach.search.embed import HashEmbedder
 
 
 def test_ordered_pairs_counts_ties_as_wrong():

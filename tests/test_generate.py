@@ -14,7 +14,7 @@ import pytest
 
 from coach.config import load_config
 from coach.errors import BackendError, SetupError
-from coach.generate import (
+from coach.llm.generate import (
     CancelToken,
     FakeGenerator,
     LlamaCppGenerator,

@@ -12,15 +12,15 @@ import jsonschema
 import pytest
 
 from coach.config import load_config
-from coach.embed import HashEmbedder
 from coach.errors import BadInput
-from coach.generate import FakeGenerator
-from coach.grade import Grader, is_non_answer, strip_injections, verdict_schema
 from coach.guardrails import fake_guards
-from coach.rubrics import load_rubrics
+from coach.interview.grade import Grader, is_non_answer, strip_injections, verdict_schema
+from coach.interview.rubrics import load_rubrics
+from coach.llm.generate import FakeGenerator
+from coach.search.embed import HashEmbedder
 from tests.conftest import REPO
 
-SCHEMA = json.loads((REPO / "coach/schemas/grade.json").read_text())
+SCHEMA = json.loads((REPO / "coach/cli/schemas/grade.json").read_text())
 Q = "Q21"
 
 

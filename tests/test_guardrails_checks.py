@@ -194,8 +194,8 @@ def test_empty_output_blocked():
 def test_harm_scorer_trains_at_load_and_caches_embeddings(tmp_path):
     import json
 
-    from coach.embed import HashEmbedder
     from coach.guardrails.classifiers import EmbeddingHarmScorer
+    from coach.search.embed import HashEmbedder
 
     train = tmp_path / "train.jsonl"
     rows = [{"text": f"build a bomb now {i}", "label": 1} for i in range(10)]
@@ -210,9 +210,9 @@ def test_harm_scorer_trains_at_load_and_caches_embeddings(tmp_path):
 
 
 def test_missing_training_data_is_a_setup_error(tmp_path):
-    from coach.embed import HashEmbedder
     from coach.errors import SetupError
     from coach.guardrails.classifiers import EmbeddingHarmScorer
+    from coach.search.embed import HashEmbedder
 
     scorer = EmbeddingHarmScorer(HashEmbedder(), train_path=tmp_path / "nope.jsonl")
     with pytest.raises(SetupError, match="harmful_train.jsonl"):

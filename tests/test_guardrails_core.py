@@ -16,7 +16,7 @@ def test_flag_vocabulary_is_the_contract():
     # The CLI's JSON schemas carry the contract's vocabulary (DESIGN.md, "Flag names").
     from importlib import resources
 
-    schema = json.loads(resources.files("coach").joinpath("schemas/ask.json").read_text())
+    schema = json.loads(resources.files("coach.cli").joinpath("schemas/ask.json").read_text())
     assert FLAGS == tuple(schema["properties"]["flags"]["items"]["enum"])
     assert len(FLAGS) == 15 and FLAGS[0] == "prompt_injection" and FLAGS[-1] == "answer_injection"
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from coach import index as index_mod
-from coach.chunk import chunk_handbook, pack
 from coach.config import load_config
-from coach.embed import HashEmbedder
-from coach.lexical import BM25, tokenize
-from coach.parse import load_handbook
+from coach.handbook.chunk import chunk_handbook, pack
+from coach.handbook.parse import load_handbook
+from coach.search import index as index_mod
+from coach.search.embed import HashEmbedder
+from coach.search.lexical import BM25, tokenize
 
 
 @pytest.fixture

@@ -7,14 +7,14 @@ import datetime as dt
 import pytest
 
 from coach.config import load_config
-from coach.embed import HashEmbedder
 from coach.errors import BadInput
-from coach.generate import FakeGenerator
-from coach.grade import Grader
 from coach.guardrails import fake_guards
-from coach.interview import InterviewSession, plan_questions
-from coach.progress import ProgressStore
-from coach.rubrics import load_rubrics
+from coach.interview.grade import Grader
+from coach.interview.rubrics import load_rubrics
+from coach.interview.session import InterviewSession, plan_questions
+from coach.interview.store import ProgressStore
+from coach.llm.generate import FakeGenerator
+from coach.search.embed import HashEmbedder
 
 
 def _all_covered(messages) -> dict:

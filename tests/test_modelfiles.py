@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from coach import modelfiles
 from coach.errors import SetupError
-from coach.modelfiles import ModelSpec, assemble, ensure_model, model_status, stamp_ok
+from coach.llm import modelfiles
+from coach.llm.modelfiles import ModelSpec, assemble, ensure_model, model_status, stamp_ok
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
 

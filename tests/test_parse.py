@@ -5,9 +5,9 @@ import shutil
 
 import pytest
 
-from coach import parse
 from coach.errors import BadInput, SetupError
-from coach.parse import Part, Question, load_handbook, normalize_id
+from coach.handbook import parse
+from coach.handbook.parse import Part, Question, load_handbook, normalize_id
 
 RAW_LINES = parse.DEFAULT_HANDBOOK.read_text(encoding="utf-8").splitlines()
 OVERLAY = json.loads((parse.CORPUS_DIR / parse.OVERLAY_NAME).read_text(encoding="utf-8"))

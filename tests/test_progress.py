@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from coach.errors import BadInput, SetupError
-from coach.progress import (
+from coach.interview.schedule import ReviewState, replay, review
+from coach.interview.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ProgressError,
@@ -23,7 +24,6 @@ from coach.progress import (
     quality_for,
     reset_database,
 )
-from coach.schedule import ReviewState, replay, review
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

@@ -3,8 +3,8 @@
 import pytest
 
 from coach.config import load_config
-from coach.embed import HashEmbedder
-from coach.retrieve import Searcher, rrf
+from coach.search.embed import HashEmbedder
+from coach.search.searcher import Searcher, rrf
 
 
 def test_rrf_hand_worked_example():
@@ -44,7 +44,7 @@ def test_timings_per_stage(searcher):
 
 
 def test_linear_fusion_normalises_bm25_by_its_max():
-    from coach.retrieve import linear_fusion
+    from coach.search.searcher import linear_fusion
 
     s = linear_fusion({"a": 8.0, "b": 2.0}, {"a": 0.1, "b": 0.5, "c": 0.4}, bm25_weight=0.3)
     assert s["a"] == pytest.approx(0.3 + 0.07)

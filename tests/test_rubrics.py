@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from coach import rubric_draft, rubrics
 from coach.errors import SetupError
-from coach.parse import load_handbook
-from coach.rubrics import Rubric, RubricPoint, load_rubrics
+from coach.handbook.parse import load_handbook
+from coach.interview import rubric_draft, rubrics
+from coach.interview.rubrics import Rubric, RubricPoint, load_rubrics
 
 QUESTION_IDS = [f"Q{n:02d}" for n in range(1, 51)]
 RAW = json.loads(rubrics.RUBRICS_PATH.read_text(encoding="utf-8"))
@@ -23,7 +23,7 @@ def normalised(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def section_texts() -> dict[str, str]:
-    """Built here from the parsed records, not with coach.rubrics.section_text, so the test
+    """Built here from the parsed records, not with coach.interview.rubrics.section_text, so the test
     does not trust the code it checks: question, body (paragraphs, diagram labels, tables as
     markdown), each table's markdown again, and the tip."""
     texts = {}
@@ -42,7 +42,7 @@ def all_points():
 
 def test_file_header():
     assert RAW["version"] == 1
-    assert RAW["generated_by"] == "python -m coach.rubric_draft, then corrected by hand"
+    assert RAW["generated_by"] == "python -m coach.interview.rubric_draft, then corrected by hand"
 
 
 def test_every_question_has_a_rubric_and_nothing_else():
@@ -202,14 +202,20 @@ def test_draft_is_deterministic(drafts):
 
 def test_draft_command_writes_json_and_compares(tmp_path):
     out = tmp_path / "drafts.json"
-    cmd = [sys.executable, "-m", "coach.rubric_draft", "--out", str(out)]
+    cmd = [sys.executable, "-m", "coach.interview.rubric_draft", "--out", str(out)]
     subprocess.run(cmd, check=True, timeout=120)
     written = json.loads(out.read_text(encoding="utf-8"))
     assert sorted(written["drafts"]) == QUESTION_IDS
     assert all(written["drafts"][q]["candidates"] for q in QUESTION_IDS)
 
     result = subprocess.run(
-        [sys.executable, "-m", "coach.rubric_draft", "--compare", str(rubrics.RUBRICS_PATH)],
+        [
+            sys.executable,
+            "-m",
+            "coach.interview.rubric_draft",
+            "--compare",
+            str(rubrics.RUBRICS_PATH),
+        ],
         check=True,
         capture_output=True,
         text=True,

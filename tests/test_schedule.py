@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coach.schedule import (
+from coach.interview.schedule import (
     MAX_INTERVAL_DAYS,
     MIN_EASINESS,
     ReviewState,

@@ -1,16 +1,17 @@
-"""The scope model (coach/scope.py, coach/scope_fit.py) and its training data."""
+"""The scope model (coach/search/scope.py, coach/search/training/scope_fit.py) and its training data."""
 
 import json
 import re
 
 import pytest
 
-from coach import scope, scope_fit
 from coach.config import load_config
-from coach.embed import HashEmbedder
 from coach.evals.common import load_rows
 from coach.evals.overlap import JACCARD_MIN, jaccard, ngrams
-from coach.retrieve import Searcher
+from coach.search import scope
+from coach.search.embed import HashEmbedder
+from coach.search.searcher import Searcher
+from coach.search.training import scope_fit
 
 HANDBOOK = (scope.MODEL_PATH.parent / "handbook.txt").read_text(encoding="utf-8").lower()
 

@@ -1,10 +1,10 @@
-"""Typo correction (coach/spell.py): corrects misspelt handbook words, leaves names alone."""
+"""Typo correction (coach/search/spell.py): corrects misspelt handbook words, leaves names alone."""
 
 from collections import Counter
 
 import pytest
 
-from coach.spell import Speller, distance, english_words
+from coach.search.spell import Speller, distance, english_words
 
 VOCAB = Counter(
     {

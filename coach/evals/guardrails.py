@@ -1,4 +1,4 @@
-"""`coach eval --suite guardrails`: the red-team suite (coach/guardrails/redteam.py) and the
+"""`coach eval --suite guardrails`: the red-team suite (coach/evals/redteam.py) and the
 end-to-end leak test (coach/evals/leak.py) in the eval contract, reports saved like every
 other suite's. With `--limit N` the leak test takes a tenth of N attacks (at least 3): each
 one is a real generation."""
@@ -10,7 +10,7 @@ import time
 from coach.config import Config
 from coach.evals import leak
 from coach.evals.common import write_report
-from coach.guardrails.redteam import run_redteam
+from coach.evals.redteam import run_redteam
 
 
 def run(cfg: Config, split: str = "test", limit: int | None = None, progress=None) -> dict:

@@ -3,7 +3,7 @@
 Dataset: evals/judge/set.jsonl (frozen dev/test split by source question): triples of a
 question, the handbook sections it is judged against, and an answer labelled faithful or not,
 with a label per sentence. Judges compared, on the same rows:
-- `coach`: the product's judge (LLM verdicts + support score, coach/judge.py);
+- `coach`: the product's judge (LLM verdicts + support score, coach/ask/judge.py);
 - `support`: the deterministic support score alone;
 - `llm`: the LLM verdicts alone (share of sentences it calls supported);
 - `ragas`: ragas 0.4.3 Faithfulness with the same local model as judge (llama_cpp.server), on a
@@ -25,10 +25,10 @@ from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
+from coach.ask.judge import JudgeSettings, combine
+from coach.ask.support import split_sentences
 from coach.config import Config
 from coach.evals.common import finish, load_rows, percentile, roc_auc, stratified_sample
-from coach.judge import JudgeSettings, combine
-from coach.support import split_sentences
 
 DATASET = "judge/set.jsonl"
 RAGAS_FULL = 12  # ragas rows in a full run (of the split), stratified by category
@@ -204,7 +204,7 @@ def run(
     judge=None,
     with_ragas: bool = True,
 ) -> dict:
-    from coach.judge import Judge
+    from coach.ask.judge import Judge
 
     start = time.perf_counter()
     rows = stratified_sample(load_rows(DATASET, split), limit, key=lambda r: r["category"])

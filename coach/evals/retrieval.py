@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from coach import scope
 from coach.config import Config
 from coach.evals.common import (
     hit_at,
@@ -25,7 +24,8 @@ from coach.evals.common import (
     stratified_sample,
     write_report,
 )
-from coach.retrieve import Searcher
+from coach.search import scope
+from coach.search.searcher import Searcher
 
 GOLDEN = "retrieval/golden.jsonl"
 MODES = ("bm25", "dense", "hybrid", "rerank")
@@ -50,7 +50,7 @@ def _synthetic_overlap(embedder) -> dict:
     Overlap: word 5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9 (coach/evals/overlap.py).
     Those questions are dropped from reranker training and from the doc2query index.
     """
-    from coach.train import load_synthetic, synthetic_split
+    from coach.search.training.reranker import load_synthetic, synthetic_split
 
     rows = load_synthetic()
     if not rows:
@@ -72,7 +72,7 @@ def run(
 ) -> dict:
     start = time.perf_counter()
     rows = stratified_sample(load_rows(GOLDEN, split), limit, key=lambda r: r["kind"])
-    from coach import rerank
+    from coach.search import rerank
 
     searcher = searcher or Searcher(cfg)
     idx = searcher.warm_up()

@@ -9,7 +9,7 @@ withdraws a turn still waiting in the queue (`cancels=`).
 Citations are markdown links to `#cite-Q17`. `CITE_JS`, installed on page load, catches clicks on
 them, stores the id in `window.__coachCite` and clicks a hidden button whose event reads that id
 and fills the side panel with the handbook section.
-Leaves out: the pipeline itself (coach/answer.py).
+Leaves out: the pipeline itself (coach/ask/pipeline.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Callable, Generator, Sequence
 
 import gradio as gr
 
-from coach.answer import MAX_HISTORY_TURNS, AnswerResult
+from coach.ask.pipeline import MAX_HISTORY_TURNS, AnswerResult
 from coach.errors import CoachError
-from coach.generate import CancelToken
+from coach.llm.generate import CancelToken
 from coach.ui import faults, render
 from coach.ui.state import ServerState, UiContext
 

@@ -1,6 +1,6 @@
 """The Mock interview tab: the coach asks handbook questions, grades the answers, follows up.
 
-The session logic is coach.interview's `InterviewSession`, the same one `coach interview`
+The session logic is coach.interview.session's `InterviewSession`, the same one `coach interview`
 drives; this tab only lays it out. Each browser session keeps an `InterviewState` in `gr.State`:
 the session id (the plan and the position live in the progress store, so a closed tab can
 resume) and the follow-up being waited for, which the store does not keep. Every handler
@@ -11,7 +11,7 @@ Grading runs in the model's concurrency group (one in-process model, shared with
 status tracker on the grade shows the queue position while it waits. Skip, reveal and next
 touch only the store and run off the queue. Citations link to `#iv-cite-Q21`: a click opens the
 section in this tab's side panel (`CITE_JS`, as in the Ask tab, with its own prefix and button).
-Leaves out: grading (coach/grade.py), scheduling (coach/schedule.py).
+Leaves out: grading (coach/interview/grade.py), scheduling (coach/interview/schedule.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable
 import gradio as gr
 
 from coach.errors import BadInput, CoachError
-from coach.grade import Grade
-from coach.interview import MAX_COUNT, InterviewSession, Step
+from coach.interview.grade import Grade
+from coach.interview.session import MAX_COUNT, InterviewSession, Step
 from coach.ui import ask, faults, render
 from coach.ui.state import ServerState, UiContext
 

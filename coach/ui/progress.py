@@ -5,7 +5,7 @@ Score per part over time (one line per part, one point per session), the weakest
 imports back, or CSV for a spreadsheet), import, and reset with confirmation. Everything reads
 the server's one `ProgressStore`; a damaged database shows its message here, and reset still
 works on it (the file is moved aside unopened).
-Leaves out: the store itself (coach/progress.py) and scheduling rules (coach/schedule.py).
+Leaves out: the store itself (coach/interview/store.py) and scheduling rules (coach/interview/schedule.py).
 """
 
 from __future__ import annotations

@@ -4,16 +4,16 @@ For each of the 50 questions it lists candidate key points taken from the handbo
 definition sentences, emphasised terms (the bold lead-ins such as "Why it works:", quoted terms,
 acronym expansions), list items, table rows, diagram labels, the tip and, scored lowest, any
 other sentence -- each with the exact passage it came from (a substring of
-`coach.rubrics.section_text`). It then proposes 3-6 of them as a draft rubric in the
+`coach.interview.rubrics.section_text`). It then proposes 3-6 of them as a draft rubric in the
 `corpus/rubrics.json` format, with naive weights, keywords and follow-ups.
 
 The drafts are a starting point, not the product: `corpus/rubrics.json` is the drafts rewritten
 by hand into short, checkable points. `--compare` reports how a corrected file relates to the
 drafts (which points were kept, rewritten from a draft or candidate passage, or added).
 
-    python -m coach.rubric_draft                      # drafts as JSON on stdout
-    python -m coach.rubric_draft --out drafts.json    # ... or into a file
-    python -m coach.rubric_draft --compare corpus/rubrics.json
+    python -m coach.interview.rubric_draft                      # drafts as JSON on stdout
+    python -m coach.interview.rubric_draft --out drafts.json    # ... or into a file
+    python -m coach.interview.rubric_draft --compare corpus/rubrics.json
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from coach.parse import Diagram, Handbook, Paragraph, Question, Table, load_handbook
-from coach.rubrics import MAX_POINTS, MIN_POINTS, normalize_space, section_text
+from coach.handbook.parse import Diagram, Handbook, Paragraph, Question, Table, load_handbook
+from coach.interview.rubrics import MAX_POINTS, MIN_POINTS, normalize_space, section_text
 
 DRAFT_VERSION = 1
 MAX_POINT_WORDS = 25
@@ -355,7 +355,7 @@ def draft(book: Handbook | None = None) -> dict:
         }
     return {
         "version": DRAFT_VERSION,
-        "generated_by": "python -m coach.rubric_draft",
+        "generated_by": "python -m coach.interview.rubric_draft",
         "note": "extractive DRAFT: rewrite into corpus/rubrics.json by hand before use",
         "drafts": drafts,
     }

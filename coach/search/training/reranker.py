@@ -21,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from coach.embed import default_embedder
 from coach.evals.common import load_rows
 from coach.evals.overlap import overlapping
-from coach.index import Index
-from coach.retrieve import Searcher, rrf
-from coach.synth import OUT as SYNTHETIC_PATH
+from coach.search.embed import default_embedder
+from coach.search.index import Index
+from coach.search.searcher import Searcher, rrf
+from coach.search.training.synth import OUT as SYNTHETIC_PATH
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ class PromptError(CoachError):
 
 @cache
 def load(name: str) -> dict[str, str]:
-    text = resources.files("coach.prompts").joinpath(f"{name}.yaml").read_text("utf-8")
+    text = resources.files("coach.llm.prompts").joinpath(f"{name}.yaml").read_text("utf-8")
     return yaml.safe_load(text)
 
 

@@ -3,7 +3,7 @@
 One file (`Config.progress_db`) holds three tables: `sessions` (a mock interview's plan and
 position, so it can be resumed), `attempts` (every answer, skip, revealed answer and follow-up,
 PII-scrubbed here so that no caller can forget), and `reviews` (each question's SM-2 state,
-see coach.schedule). Recording an attempt and updating its schedule is one transaction.
+see coach.interview.schedule). Recording an attempt and updating its schedule is one transaction.
 
 Durability choices: WAL journal (readers never block the writer, and a killed process loses
 nothing that was committed), `synchronous=FULL` (each commit is fsynced, so it also survives a
@@ -33,11 +33,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from coach import schedule
 from coach.errors import BadInput, CoachError, SetupError
 from coach.guardrails.pii import scrub_pii, scrub_pii_kinds
-from coach.parse import normalize_id
-from coach.schedule import ReviewState, iso, parse_time
+from coach.handbook.parse import normalize_id
+from coach.interview import schedule
+from coach.interview.schedule import ReviewState, iso, parse_time
 
 FORMAT = "coach-progress"
 KINDS = ("graded", "skipped", "revealed", "follow_up")
@@ -490,7 +490,7 @@ class ProgressStore:
         """Per question: attempts (follow-ups apart), skips, last and best graded score; and
         per part (question -> part from the handbook unless `parts` is given)."""
         if parts is None:
-            from coach.parse import load_handbook
+            from coach.handbook.parse import load_handbook
 
             parts = {q.id: q.part for q in load_handbook().questions}
         with self._read() as conn:

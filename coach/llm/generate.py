@@ -25,7 +25,7 @@ from typing import Any
 from coach import offline
 from coach.config import Config
 from coach.errors import BackendError, SetupError
-from coach.modelfiles import FIX, ensure_model
+from coach.llm.modelfiles import FIX, ensure_model
 
 Messages = list[dict[str, str]]
 

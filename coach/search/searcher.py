@@ -6,7 +6,7 @@ Fusion (corpus/retrieval_defaults.json, "fusion"): a section's score is
 cosine also over its doc2query rows), w = 0.3. Score fusion beat reciprocal rank fusion on the
 dev split (hit@1 0.924 against 0.855): RRF throws away how far apart the scores are, and
 ranking chunks lets one section's several chunks crowd the others out. BM25 sees the query
-after typo correction (coach/spell.py); the dense query stays as typed, since MiniLM's
+after typo correction (coach/search/spell.py); the dense query stays as typed, since MiniLM's
 word pieces already absorb typos and a wrong correction would only hurt it.
 
 `score` in a hit is the final stage's score: the reranker's when reranking is on, otherwise
@@ -22,12 +22,12 @@ from functools import lru_cache
 
 import numpy as np
 
-from coach import rerank, scope, spell
 from coach.config import Config
-from coach.embed import Embedder, default_embedder
-from coach.index import Index, ensure_index
-from coach.lexical import STOPWORDS, tokenize
-from coach.parse import load_handbook
+from coach.handbook.parse import load_handbook
+from coach.search import rerank, scope, spell
+from coach.search.embed import Embedder, default_embedder
+from coach.search.index import Index, ensure_index
+from coach.search.lexical import STOPWORDS, tokenize
 
 
 @lru_cache(maxsize=1)
@@ -220,7 +220,7 @@ class Searcher:
         skip_row: int | None = None,
         skip_negative: int | None = None,
     ) -> dict[str, float]:
-        """The scope signals (coach/scope.py). skip_row / skip_negative leave one synthetic
+        """The scope signals (coach/search/scope.py). skip_row / skip_negative leave one synthetic
         row / negative question out, so training questions never meet themselves."""
         idx = self.warm_up()
         n = len(idx.chunks)

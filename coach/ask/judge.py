@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coach import prompts
+from coach.ask.support import split_sentences, support_scores
 from coach.config import Config
-from coach.embed import Embedder, default_embedder
 from coach.errors import BadInput
-from coach.generate import UsesGenerator
-from coach.parse import load_handbook
-from coach.support import split_sentences, support_scores
+from coach.handbook.parse import load_handbook
+from coach.llm import prompts
+from coach.llm.generate import UsesGenerator
+from coach.search.embed import Embedder, default_embedder
 
 if TYPE_CHECKING:
-    from coach.generate import Generator
+    from coach.llm.generate import Generator
 
 JUDGE_VERSION = "coach-judge-1"
 MAX_SENTENCES = 12

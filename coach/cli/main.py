@@ -2,7 +2,7 @@
 
 Exit codes (DESIGN.md): 0 success (refusals and per-item batch errors included), 2 usage,
 3 setup missing or broken, 4 bad input, 1 internal error. Command bodies live in
-`coach/commands.py`; this module only wires argparse to them and maps errors to exit codes.
+`coach/cli/commands.py`; this module only wires argparse to them and maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 import traceback
 
 import coach
-from coach import commands
-from coach.cliio import error_object, json_stdout
+from coach.cli import commands
+from coach.cli.jsonio import error_object, json_stdout
 from coach.errors import CoachError
 from coach.evals import SUITES
 

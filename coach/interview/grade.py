@@ -26,20 +26,21 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coach import guardrails, prompts
+from coach import guardrails
+from coach.ask.judge import Judge
+from coach.ask.support import split_sentences
 from coach.config import Config
-from coach.embed import Embedder, default_embedder
 from coach.errors import BadInput
-from coach.generate import UsesGenerator
 from coach.guardrails.input_checks import rule_findings
-from coach.judge import Judge
-from coach.lexical import tokenize
-from coach.parse import Question, load_handbook
-from coach.rubrics import Rubric, RubricPoint, load_rubrics
-from coach.support import split_sentences
+from coach.handbook.parse import Question, load_handbook
+from coach.interview.rubrics import Rubric, RubricPoint, load_rubrics
+from coach.llm import prompts
+from coach.llm.generate import UsesGenerator
+from coach.search.embed import Embedder, default_embedder
+from coach.search.lexical import tokenize
 
 if TYPE_CHECKING:
-    from coach.generate import Generator
+    from coach.llm.generate import Generator
 
 VERDICTS = ("covered", "partial", "missed", "wrong")
 _VALUE = {"covered": 1.0, "partial": 0.5, "missed": 0.0, "wrong": 0.0}

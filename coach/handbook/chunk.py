@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from coach.parse import Block, Diagram, Handbook, Paragraph, Part, Question, Table
+from coach.handbook.parse import Block, Diagram, Handbook, Paragraph, Part, Question, Table
 
 # ~120 words of content plus the header stays under MiniLM's 256-token window.
 MAX_WORDS = 120

@@ -2,7 +2,7 @@
 
 Layout under `index_dir`: `current` is a symlink to a `build-*` directory holding
 `manifest.json`, `chunks.jsonl`, `dense.faiss`, `bm25_tokens.json`, `dense_rows.json` and
-`scope_negatives.npy` (the vectors of the hand-written out-of-scope questions, coach/scope.py).
+`scope_negatives.npy` (the vectors of the hand-written out-of-scope questions, coach/search/scope.py).
 A build is written aside and swapped in by replacing the symlink (atomic), so a reader never
 sees half an index. The manifest records the corpus hash, embedding model, chunking parameters,
 the scope negatives' hash and each file's sha256: a stale, missing or corrupt index is detected
@@ -25,13 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from coach import chunk as chunking
-from coach import scope
-from coach.config import Config
-from coach.embed import MODEL_ID, Embedder, default_embedder
+from coach.config import CORPUS_DIR, Config
 from coach.errors import SetupError
-from coach.lexical import BM25, tokenize
-from coach.parse import corpus_hash, load_handbook
+from coach.handbook import chunk as chunking
+from coach.handbook.parse import corpus_hash, load_handbook
+from coach.search import scope
+from coach.search.embed import MODEL_ID, Embedder, default_embedder
+from coach.search.lexical import BM25, tokenize
 
 INDEX_VERSION = "3"
 FILES = (
@@ -93,7 +93,7 @@ def expected_manifest(embedder_name: str = MODEL_ID, doc2query: bool = True) -> 
 
 
 def load_negatives(path: Path | None = None) -> list[str]:
-    """The hand-written out-of-scope questions (coach/scope.py)."""
+    """The hand-written out-of-scope questions (coach/search/scope.py)."""
     path = path or scope.NEGATIVES_PATH
     if not path.exists():
         return []
@@ -118,7 +118,7 @@ def _synthetic_hash() -> str | None:
 
 
 def synthetic_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "corpus" / "synthetic_questions.jsonl"
+    return CORPUS_DIR / "synthetic_questions.jsonl"
 
 
 def synthetic_by_chunk(embedder: Embedder) -> dict[str, list[str]]:
@@ -126,7 +126,7 @@ def synthetic_by_chunk(embedder: Embedder) -> dict[str, list[str]]:
 
     Indexing a near-copy of a golden query would let the eval meet itself.
     """
-    from coach.train import load_synthetic, synthetic_split
+    from coach.search.training.reranker import load_synthetic, synthetic_split
 
     train, dev, _dropped = synthetic_split(load_synthetic(synthetic_path()), embedder)
     out: dict[str, list[str]] = {}

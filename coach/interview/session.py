@@ -18,10 +18,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from coach.errors import BadInput
-from coach.grade import Grade, Grader, model_answer
-from coach.parse import Question, load_handbook, normalize_id
-from coach.progress import ProgressStore
-from coach.schedule import pick_next
+from coach.handbook.parse import Question, load_handbook, normalize_id
+from coach.interview.grade import Grade, Grader, model_answer
+from coach.interview.schedule import pick_next
+from coach.interview.store import ProgressStore
 
 MODES = ("due", "weakest", "new_first")
 MAX_COUNT = 50

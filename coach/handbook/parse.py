@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from coach.config import CORPUS_DIR
 from coach.errors import BadInput, SetupError
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent / "corpus"
 DEFAULT_HANDBOOK = CORPUS_DIR / "handbook.txt"
 OVERLAY_NAME = "table_overlay.json"
 QUESTION_COUNT = 50
@@ -590,5 +590,5 @@ def _expect(condition: bool, line: int, problem: str) -> None:
     if not condition:
         raise SetupError(
             f"handbook line {line}: {problem}. The handbook's layout changed; fix the text or "
-            "the parser (coach/parse.py) and the table overlay"
+            "the parser (coach/handbook/parse.py) and the table overlay"
         )

@@ -1,6 +1,6 @@
 """Grading rubrics: the key points a strong answer to each handbook question must contain.
 
-`corpus/rubrics.json` is hand-corrected product content: `python -m coach.rubric_draft`
+`corpus/rubrics.json` is hand-corrected product content: `python -m coach.interview.rubric_draft`
 proposes extractive candidates from the handbook, and a person rewrites them into 3-6 checkable
 points per question. Each point carries a weight (a question's weights sum to 1), the exact
 handbook passage that supports it (`source`), keywords an answer covering it would likely use,
@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from coach.errors import SetupError
-from coach.parse import CORPUS_DIR, QUESTION_COUNT, Question
+from coach.handbook.parse import CORPUS_DIR, QUESTION_COUNT, Question
 
 RUBRICS_PATH = CORPUS_DIR / "rubrics.json"
 RUBRICS_VERSION = 1
@@ -87,7 +87,7 @@ def _load(path: Path) -> dict[str, Rubric]:
         return parse_rubrics(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise SetupError(
-            f"{path} is not a valid rubrics file: {exc}. Fix it (see coach/rubrics.py for the "
+            f"{path} is not a valid rubrics file: {exc}. Fix it (see coach/interview/rubrics.py for the "
             "format) or restore it from the repository"
         ) from exc
 

@@ -9,11 +9,11 @@ cheap signals, all computed during hybrid search from vectors the index already 
   (`corpus/scope_negatives.jsonl`: near-domain LLM-engineering questions the handbook does not
   answer, e.g. KV cache, FlashAttention, GGUF, DPO, plus a few off-topic ones);
 - `coverage`: the share of the query's terms that occur in the handbook at all, after typo
-  correction (coach/spell.py), so "sentance prediciton" counts as covered;
+  correction (coach/search/spell.py), so "sentance prediciton" counts as covered;
 - `rare`: the share of the query's words unknown to the handbook, to English (the embedder's
-  word list) and to the speller (coach/spell.py), i.e. names like "PagedAttention" or "GGUF".
+  word list) and to the speller (coach/search/spell.py), i.e. names like "PagedAttention" or "GGUF".
 
-The model is fitted by `python -m coach.scope_fit` on separate training data, never on the golden
+The model is fitted by `python -m coach.search.training.scope_fit` on separate training data, never on the golden
 set: positives are the synthetic questions (corpus/synthetic_questions.jsonl), each also with one
 deterministic typo, negatives the hand-written file above, each feature computed leave-one-out
 (a question never meets its own vector), after dropping any training question that overlaps a
@@ -64,11 +64,12 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+
+from coach.config import CORPUS_DIR
 
 FEATURES = ("chunk_cos", "syn_cos", "neg_cos", "coverage", "rare")
 SIGNAL = "logistic regression over " + ", ".join(FEATURES) + " (corpus/scope_model.json)"
-MODEL_PATH = Path(__file__).resolve().parent.parent / "corpus" / "scope_model.json"
+MODEL_PATH = CORPUS_DIR / "scope_model.json"
 NEGATIVES_PATH = MODEL_PATH.with_name("scope_negatives.jsonl")
 
 
@@ -105,7 +106,7 @@ def scope_score(feats: Mapping[str, float], params: Mapping | None = None) -> fl
     if params is None:
         try:
             params = model()
-        except (OSError, ValueError):  # not fitted yet (python -m coach.scope_fit)
+        except (OSError, ValueError):  # not fitted yet (python -m coach.search.training.scope_fit)
             return float(feats["chunk_cos"])
     p = params
     z = p["intercept"]

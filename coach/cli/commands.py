@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from coach.cliio import JsonOut, require_text, run_batch
+from coach.cli.jsonio import JsonOut, require_text, run_batch
 from coach.config import load_config
 from coach.errors import BadInput, SetupError, UsageError
 
@@ -55,7 +55,7 @@ def _check_text(text: str, limit: int = 100_000) -> str:
 
 
 def cmd_setup(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.modelfiles import MODELS, ensure_model
+    from coach.llm.modelfiles import MODELS, ensure_model
 
     cfg = load_config()
     start = time.perf_counter()
@@ -75,7 +75,7 @@ def cmd_setup(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def _build_index(cfg, rebuild: bool) -> dict:
-    from coach import index
+    from coach.search import index
 
     summary = index.ensure_index(cfg, rebuild=rebuild, progress=say).summary()
     if not summary["built"]:
@@ -84,13 +84,13 @@ def _build_index(cfg, rebuild: bool) -> dict:
 
 
 def cmd_index(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach import index
+    from coach.search import index
 
     cfg = load_config()
     result = index.ensure_index(cfg, rebuild=args.rebuild, progress=say)
     summary = result.summary()
     if args.train_reranker:
-        from coach import rerank
+        from coach.search import rerank
 
         summary["reranker"] = str(rerank.ensure_trained(cfg, result.index, progress=say))
     if out:
@@ -122,7 +122,7 @@ def cmd_doctor(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.parse import load_handbook
+    from coach.handbook.parse import load_handbook
 
     book = load_handbook()
     section = book.section(args.ref)
@@ -134,7 +134,7 @@ def cmd_show(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def section_json(section) -> dict:
-    from coach.parse import Question
+    from coach.handbook.parse import Question
 
     if isinstance(section, Question):
         return {
@@ -155,7 +155,7 @@ def section_json(section) -> dict:
 
 
 def cmd_search(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach import retrieve
+    from coach.search import searcher as retrieve
 
     cfg = load_config()
     k = args.k if args.k is not None else cfg.k_search
@@ -194,7 +194,7 @@ def _history(fields: dict) -> list[dict]:
 
 
 def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.answer import Asker
+    from coach.ask.pipeline import Asker
 
     asker = Asker(load_config())
 
@@ -256,7 +256,7 @@ def cmd_guard(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def cmd_grade(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.grade import Grader
+    from coach.interview.grade import Grader
 
     cfg = load_config()
     if args.text not in (None, "-"):
@@ -304,7 +304,7 @@ def format_grade(grade: dict) -> str:
 
 
 def _progress_store(cfg):
-    from coach.progress import ProgressStore
+    from coach.interview.store import ProgressStore
 
     return ProgressStore(cfg.progress_db)
 
@@ -313,7 +313,7 @@ def _progress_store(cfg):
 
 
 def cmd_judge(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.judge import Judge
+    from coach.ask.judge import Judge
 
     if args.text != "-":
         raise UsageError("coach judge reads JSON lines from stdin: coach judge -")
@@ -357,8 +357,8 @@ def _read_answer(prompt: str) -> str | None:
 
 
 def cmd_interview(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.grade import Grader
-    from coach.interview import InterviewSession
+    from coach.interview.grade import Grader
+    from coach.interview.session import InterviewSession
 
     cfg = load_config()
     store = _progress_store(cfg)
@@ -442,7 +442,7 @@ def cmd_progress(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 def _reset_progress(cfg, confirmed: bool) -> int:
     """Works on a damaged database too: the file is moved aside without being opened."""
-    from coach.progress import reset_database
+    from coach.interview.store import reset_database
 
     if not confirmed:
         try:

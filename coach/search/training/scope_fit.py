@@ -1,11 +1,11 @@
-"""Fit the scope model (coach/scope.py) and write `corpus/scope_model.json`.
+"""Fit the scope model (coach/search/scope.py) and write `corpus/scope_model.json`.
 
-Run `python -m coach.scope_fit` after changing the synthetic questions, the negatives
+Run `python -m coach.search.training.scope_fit` after changing the synthetic questions, the negatives
 (`corpus/scope_negatives.jsonl`), the embedder or the scope features; it rebuilds the index if
 it is stale. Deterministic: the same data gives the same coefficients.
 
 - Training data, never the golden set: positives are the synthetic questions that the overlap
-  check keeps (coach/train.py `synthetic_split`), each also with one typo (`with_typo`);
+  check keeps (coach/search/training/reranker.py `synthetic_split`), each also with one typo (`with_typo`);
   negatives are the hand-written out-of-scope questions minus any that overlap a golden query
   (5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9, coach/evals/overlap.py). Each feature is
   computed leave-one-out: a synthetic question never meets its own doc2query row, a negative
@@ -27,10 +27,10 @@ import sys
 
 import numpy as np
 
-from coach import scope
 from coach.config import load_config
 from coach.evals.common import load_rows
 from coach.evals.overlap import overlapping
+from coach.search import scope
 
 C = 1.0
 IN_SCOPE_FLAG_SHARE = 0.02
@@ -62,7 +62,7 @@ def with_typo(text: str) -> str:
 
 def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
     """(positive features, negative features, counts) with leave-one-out similarities."""
-    from coach.index import load_negatives, synthetic_by_chunk
+    from coach.search.index import load_negatives, synthetic_by_chunk
 
     idx = searcher.warm_up()
     emb = searcher.embedder
@@ -133,7 +133,7 @@ def choose_threshold(in_scope_scores: list[float], share: float = IN_SCOPE_FLAG_
 
 
 def main() -> int:
-    from coach.retrieve import Searcher
+    from coach.search.searcher import Searcher
 
     cfg = load_config()
     searcher = Searcher(cfg, use_reranker=False)
@@ -158,7 +158,9 @@ def main() -> int:
         "in_scope_flagged": round(sum(s < threshold for s in ins) / len(ins), 4),
         "out_of_scope_flagged": round(sum(s < threshold for s in outs) / len(outs), 4),
     }
-    params["_doc"] = "Written by python -m coach.scope_fit; see coach/scope.py."
+    params["_doc"] = (
+        "Written by python -m coach.search.training.scope_fit; see coach/search/scope.py."
+    )
     scope.MODEL_PATH.write_text(json.dumps(params, indent=2) + "\n")
     json.dump({k: params[k] for k in ("training", "dev", "threshold")}, sys.stdout, indent=2)
     print()

@@ -1,6 +1,6 @@
 """Synthetic interview questions per chunk, written by the local LLM (doc2query data).
 
-Regenerate with `python -m coach.synth` (about 15 CPU-minutes with the 1.5B model); the output,
+Regenerate with `python -m coach.search.training.synth` (about 15 CPU-minutes with the 1.5B model); the output,
 `corpus/synthetic_questions.jsonl`, is committed data that the reranker and the doc2query
 expansion train on. One JSON-schema field per question style, each with a maxLength: DESIGN.md
 found that only this made a small model write varied questions. Leaves out: training.
@@ -14,9 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-from coach.chunk import Chunk, chunk_handbook
-from coach.config import load_config
-from coach.parse import load_handbook
+from coach.config import CORPUS_DIR, load_config
+from coach.handbook.chunk import Chunk, chunk_handbook
+from coach.handbook.parse import load_handbook
 
 STYLES = {
     "definition": "a 'what is' or 'explain' question about the main idea",
@@ -36,7 +36,7 @@ SCHEMA = {
 }
 # Two passes with different seeds and a warm temperature give two phrasings per style.
 SEEDS = (11, 23)
-OUT = Path(__file__).resolve().parent.parent / "corpus" / "synthetic_questions.jsonl"
+OUT = CORPUS_DIR / "synthetic_questions.jsonl"
 
 
 def prompt(chunk: Chunk) -> list[dict[str, str]]:
@@ -58,7 +58,7 @@ def prompt(chunk: Chunk) -> list[dict[str, str]]:
 def generate(
     out: Path = OUT, model: str | None = None, limit: int | None = None, threads: int | None = None
 ) -> int:
-    from coach.generate import get_generator
+    from coach.llm.generate import get_generator
 
     cfg = load_config(model=model, threads=threads)
     gen = get_generator(cfg)

