@@ -11,7 +11,7 @@ import shutil
 from dataclasses import asdict, dataclass
 
 from coach.config import Config
-from coach.llm.modelfiles import FIX, MODELS, model_status
+from coach.llm import FIX, MODELS, model_status
 
 REQUIRED = (
     "torch",
@@ -83,7 +83,7 @@ def _data_dir(cfg: Config) -> list[Check]:
 def _progress(cfg: Config) -> Check:
     """The progress database opens and passes SQLite's integrity check (absent is fine)."""
     from coach.errors import CoachError
-    from coach.interview.store import ProgressStore
+    from coach.interview import ProgressStore
 
     if not cfg.progress_db.exists():
         return Check("progress", True, "no progress yet")
@@ -101,7 +101,7 @@ def _progress(cfg: Config) -> Check:
 
 def _rubrics() -> Check:
     from coach.errors import CoachError
-    from coach.interview.rubrics import load_rubrics
+    from coach.interview import load_rubrics
 
     try:
         return Check("rubrics", True, f"{len(load_rubrics())} questions have a grading rubric")

@@ -14,9 +14,9 @@ import json
 import time
 from pathlib import Path
 
-from coach.ask.pipeline import Asker
+from coach.ask import Asker
 from coach.config import load_config
-from coach.evals.common import load_rows, percentile, stratified_sample
+from coach.evals import load_rows, percentile, stratified_sample
 
 
 def _raw_run(llm, messages, max_tokens):

@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 from coach.config import load_config
-from coach.evals.common import load_rows, percentile
-from coach.search.index import ensure_index
-from coach.search.searcher import Searcher
+from coach.evals import load_rows, percentile
+from coach.search import Searcher, ensure_index
 
 
 def main() -> None:

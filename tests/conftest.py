@@ -24,8 +24,7 @@ def hash_searcher(cfg):
     The scope score is a logit (coach/search/scope.py). With hash vectors handbook-like questions score
     about -4..0 and gibberish below -20, so the scope threshold is -10.
     """
-    from coach.search.embed import HashEmbedder
-    from coach.search.searcher import Searcher
+    from coach.search import HashEmbedder, Searcher
 
     return Searcher(cfg, embedder=HashEmbedder(dim=4096), use_reranker=False, scope_threshold=-10.0)
 
@@ -54,7 +53,7 @@ def real_models(coach_home: Path) -> Path:
 def shared_index_dir(tmp_path_factory) -> Path:
     """One real index (MiniLM) for the whole session: building it takes ~10 s."""
     from coach.config import load_config
-    from coach.search.index import ensure_index
+    from coach.search import ensure_index
 
     path = tmp_path_factory.mktemp("real-index")
     ensure_index(load_config(index_dir=path))
@@ -65,7 +64,7 @@ def run_cli(*args: str, stdin: bytes | None = None, env: dict | None = None, tim
     """Run the real `coach` entry point in a subprocess, as a user would."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "coach.cli.main", *args],
+        [sys.executable, "-m", "coach.cli.parser", *args],
         input=stdin,
         capture_output=True,
         env=full_env,

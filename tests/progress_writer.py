@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from coach.interview.store import ProgressStore
+from coach.interview import ProgressStore
 
 
 def main(path: str) -> None:

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from coach.ask.pipeline import CANARY, Asker, bounded_history, needs_rewrite
-from coach.ask.turnlog import TurnLog
+from coach.ask import CANARY, Asker, TurnLog
+from coach.ask.pipeline import bounded_history, needs_rewrite
 from coach.config import load_config
 from coach.errors import BackendError, BadInput
 from coach.guardrails import fake_guards
-from coach.llm.generate import CancelToken, FakeGenerator
+from coach.llm import CancelToken, FakeGenerator
 from tests.conftest import hash_searcher
 
 IN_SCOPE = "What is LoRA and QLoRA low-rank adaptation fine-tuning with 4-bit quantization?"

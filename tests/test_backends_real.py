@@ -16,7 +16,7 @@ import pytest
 
 from coach.children import die_with_parent
 from coach.config import load_config
-from coach.llm.generate import CancelToken, LlamaCppGenerator, OpenAIServerGenerator
+from coach.llm import CancelToken, LlamaCppGenerator, OpenAIServerGenerator
 from tests.conftest import SETUP_MODELS  # a module-scoped server cannot use real_models
 from tests.test_generate import drain
 

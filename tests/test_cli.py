@@ -92,7 +92,7 @@ def test_doctor_reports_missing_models_with_the_fix(coach_home):
 
 def test_progress_export_import_reset_and_a_damaged_database(coach_home, tmp_path):
     from coach.config import load_config
-    from coach.interview.store import ProgressStore
+    from coach.interview import ProgressStore
 
     db = load_config().progress_db
     with ProgressStore(db) as store:
@@ -125,7 +125,7 @@ def test_index_train_reranker_trains_on_the_current_index(monkeypatch, shared_in
     import argparse
 
     from coach.cli import commands
-    from coach.search import rerank
+    from coach.search.training import reranker as rerank
 
     monkeypatch.setenv("COACH_INDEX_DIR", str(shared_index_dir))
     seen = {}

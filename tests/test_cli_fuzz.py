@@ -8,7 +8,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from coach.cli import main as cli
+from coach.cli import main
 from coach.guardrails import fake_guards
 
 FUZZ = settings(
@@ -34,7 +34,7 @@ def _json_lines(text: str) -> list[dict]:
 @FUZZ
 @given(text=TEXT)
 def test_show_never_crashes(text, capfd):
-    code = cli.main(["show", "--json", "--", text])
+    code = main(["show", "--json", "--", text])
     out, err = capfd.readouterr()
     assert code in (0, 4)
     assert len(_json_lines(out)) == 1
@@ -45,7 +45,7 @@ def test_show_never_crashes(text, capfd):
 @given(text=TEXT)
 def test_guard_text_never_crashes(text, capfd, monkeypatch):
     _fake_guards(monkeypatch)
-    code = cli.main(["guard", "--json", "--", text])
+    code = main(["guard", "--json", "--", text])
     out, err = capfd.readouterr()
     assert code in (0, 4), err
     (obj,) = _json_lines(out)
@@ -59,7 +59,7 @@ def test_guard_batch_any_bytes_one_json_line_each(lines, capfd, monkeypatch):
     _fake_guards(monkeypatch)
     data = b"".join(line + b"\n" for line in lines)
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    code = cli.main(["guard", "-"])
+    code = main(["guard", "-"])
     out, err = capfd.readouterr()
     assert code == 0, err
     rows = _json_lines(out)

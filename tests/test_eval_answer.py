@@ -10,15 +10,13 @@ import math
 
 import pytest
 
-from coach.ask.judge import Judge
-from coach.ask.pipeline import AnswerResult, Source
+from coach.ask import AnswerResult, Judge, Source
 from coach.config import load_config
+from coach.evals import EVALS_DIR, load_rows, ragas_judge
 from coach.evals import answer as answer_eval
-from coach.evals import ragas_judge
-from coach.evals.common import EVALS_DIR, load_rows
 from coach.evals.ragas_judge import JudgeCache, JudgeScores, caching_transport, request_key
-from coach.llm.generate import FakeGenerator
-from coach.search.embed import HashEmbedder
+from coach.llm import FakeGenerator
+from coach.search import HashEmbedder
 
 
 def test_doctests():
@@ -67,7 +65,7 @@ def test_golden_rows_are_the_retrieval_rows():
 
 def test_limit_takes_a_deterministic_stratified_sample():
     rows = load_rows(answer_eval.GOLDEN, "test")
-    from coach.evals.common import stratified_sample
+    from coach.evals import stratified_sample
 
     first = stratified_sample(rows, 5, key=answer_eval.stratum)
     again = stratified_sample(rows, 5, key=answer_eval.stratum)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from coach.ask.judge import Judge, JudgeSettings
+from coach.ask import Judge, JudgeSettings
 from coach.config import load_config
 from coach.evals import grading as grading_eval
 from coach.evals import judge as judge_eval
-from coach.evals.common import load_rows
+from coach.evals import load_rows
 from coach.guardrails import fake_guards
-from coach.interview.grade import Grader
-from coach.llm.generate import FakeGenerator
-from coach.search.embed import HashEmbedder
+from coach.interview import Grader
+from coach.llm import FakeGenerator
+from coach.search import HashEmbedder
 
 
 def test_ordered_pairs_counts_ties_as_wrong():

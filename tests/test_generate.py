@@ -14,7 +14,7 @@ import pytest
 
 from coach.config import load_config
 from coach.errors import BackendError, SetupError
-from coach.llm.generate import (
+from coach.llm import (
     CancelToken,
     FakeGenerator,
     LlamaCppGenerator,

@@ -14,10 +14,10 @@ import pytest
 from coach.config import load_config
 from coach.errors import BadInput
 from coach.guardrails import fake_guards
-from coach.interview.grade import Grader, is_non_answer, strip_injections, verdict_schema
-from coach.interview.rubrics import load_rubrics
-from coach.llm.generate import FakeGenerator
-from coach.search.embed import HashEmbedder
+from coach.interview import Grader, load_rubrics
+from coach.interview.grade import is_non_answer, strip_injections, verdict_schema
+from coach.llm import FakeGenerator
+from coach.search import HashEmbedder
 from tests.conftest import REPO
 
 SCHEMA = json.loads((REPO / "coach/cli/schemas/grade.json").read_text())

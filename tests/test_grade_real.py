@@ -5,7 +5,7 @@ import json
 import jsonschema
 import pytest
 
-from coach.evals.common import load_rows
+from coach.evals import load_rows
 from tests.conftest import run_cli
 from tests.test_cli import json_lines, schema
 

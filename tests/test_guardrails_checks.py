@@ -5,8 +5,7 @@ import time
 import pytest
 
 from coach.errors import BadInput
-from coach.guardrails import check_input, check_output, fake_guards, refusal_for
-from coach.guardrails.config import GuardConfig
+from coach.guardrails import GuardConfig, check_input, check_output, fake_guards, refusal_for
 
 
 @pytest.fixture
@@ -195,7 +194,7 @@ def test_harm_scorer_trains_at_load_and_caches_embeddings(tmp_path):
     import json
 
     from coach.guardrails.classifiers import EmbeddingHarmScorer
-    from coach.search.embed import HashEmbedder
+    from coach.search import HashEmbedder
 
     train = tmp_path / "train.jsonl"
     rows = [{"text": f"build a bomb now {i}", "label": 1} for i in range(10)]
@@ -212,7 +211,7 @@ def test_harm_scorer_trains_at_load_and_caches_embeddings(tmp_path):
 def test_missing_training_data_is_a_setup_error(tmp_path):
     from coach.errors import SetupError
     from coach.guardrails.classifiers import EmbeddingHarmScorer
-    from coach.search.embed import HashEmbedder
+    from coach.search import HashEmbedder
 
     scorer = EmbeddingHarmScorer(HashEmbedder(), train_path=tmp_path / "nope.jsonl")
     with pytest.raises(SetupError, match="harmful_train.jsonl"):

@@ -2,8 +2,8 @@
 
 import pytest
 
-from coach.guardrails import scrub_pii
-from coach.guardrails.pii import luhn_ok, scrub_pii_kinds
+from coach.guardrails import scrub_pii, scrub_pii_kinds
+from coach.guardrails.pii import luhn_ok
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from coach.evals.redteam import default_redteam_path, load_items, percentile, run_redteam
+from coach.evals import percentile
+from coach.evals.redteam import default_redteam_path, load_items, run_redteam
 from coach.guardrails import check_input, check_output, fake_guards, real_guards
 
 ROOT = Path(__file__).resolve().parents[1]

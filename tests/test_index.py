@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 
 from coach.config import load_config
-from coach.handbook.chunk import chunk_handbook, pack
-from coach.handbook.parse import load_handbook
+from coach.handbook import chunk_handbook, load_handbook
+from coach.handbook.chunk import pack
+from coach.search import BM25, HashEmbedder, tokenize
 from coach.search import index as index_mod
-from coach.search.embed import HashEmbedder
-from coach.search.lexical import BM25, tokenize
 
 
 @pytest.fixture

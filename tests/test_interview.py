@@ -9,12 +9,9 @@ import pytest
 from coach.config import load_config
 from coach.errors import BadInput
 from coach.guardrails import fake_guards
-from coach.interview.grade import Grader
-from coach.interview.rubrics import load_rubrics
-from coach.interview.session import InterviewSession, plan_questions
-from coach.interview.store import ProgressStore
-from coach.llm.generate import FakeGenerator
-from coach.search.embed import HashEmbedder
+from coach.interview import Grader, InterviewSession, ProgressStore, load_rubrics, plan_questions
+from coach.llm import FakeGenerator
+from coach.search import HashEmbedder
 
 
 def _all_covered(messages) -> dict:

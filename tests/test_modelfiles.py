@@ -6,8 +6,8 @@ import sys
 import pytest
 
 from coach.errors import SetupError
-from coach.llm import modelfiles
-from coach.llm.modelfiles import ModelSpec, assemble, ensure_model, model_status, stamp_ok
+from coach.llm import ModelSpec, ensure_model, model_status, modelfiles
+from coach.llm.modelfiles import assemble, stamp_ok
 
 PARTS = [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 5]
 

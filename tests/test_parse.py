@@ -6,8 +6,7 @@ import shutil
 import pytest
 
 from coach.errors import BadInput, SetupError
-from coach.handbook import parse
-from coach.handbook.parse import Part, Question, load_handbook, normalize_id
+from coach.handbook import Part, Question, load_handbook, normalize_id, parse
 
 RAW_LINES = parse.DEFAULT_HANDBOOK.read_text(encoding="utf-8").splitlines()
 OVERLAY = json.loads((parse.CORPUS_DIR / parse.OVERLAY_NAME).read_text(encoding="utf-8"))

@@ -15,15 +15,9 @@ from pathlib import Path
 import pytest
 
 from coach.errors import BadInput, SetupError
-from coach.interview.schedule import ReviewState, replay, review
-from coach.interview.store import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    ProgressError,
-    ProgressStore,
-    quality_for,
-    reset_database,
-)
+from coach.interview import ProgressError, ProgressStore, ReviewState, reset_database
+from coach.interview.schedule import replay, review
+from coach.interview.store import MIGRATIONS, SCHEMA_VERSION, quality_for
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)

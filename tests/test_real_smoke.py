@@ -20,7 +20,7 @@ def test_offline_variables_are_set_by_importing_coach():
 
 
 def test_real_embedder_separates_related_from_unrelated():
-    from coach.search.embed import MiniLMEmbedder
+    from coach.search import MiniLMEmbedder
 
     v = MiniLMEmbedder().embed(["nucleus sampling", "top-p sampling", "a recipe for bread"])
     assert v.shape == (3, 384)
@@ -29,7 +29,7 @@ def test_real_embedder_separates_related_from_unrelated():
 
 
 def test_real_llm_generates_a_few_tokens(real_models):
-    from coach.llm.generate import LlamaCppGenerator
+    from coach.llm import LlamaCppGenerator
 
     gen = LlamaCppGenerator(load_config())
     pieces = []
@@ -51,7 +51,7 @@ def test_real_llm_generates_a_few_tokens(real_models):
 def test_real_llm_honours_a_json_schema(real_models):
     import json
 
-    from coach.llm.generate import LlamaCppGenerator
+    from coach.llm import LlamaCppGenerator
 
     gen = LlamaCppGenerator(load_config())
     schema = {

@@ -3,8 +3,7 @@
 import pytest
 
 from coach.config import load_config
-from coach.search.embed import HashEmbedder
-from coach.search.searcher import Searcher, rrf
+from coach.search import HashEmbedder, Searcher, rrf
 
 
 def test_rrf_hand_worked_example():
@@ -44,7 +43,7 @@ def test_timings_per_stage(searcher):
 
 
 def test_linear_fusion_normalises_bm25_by_its_max():
-    from coach.search.searcher import linear_fusion
+    from coach.search import linear_fusion
 
     s = linear_fusion({"a": 8.0, "b": 2.0}, {"a": 0.1, "b": 0.5, "c": 0.4}, bm25_weight=0.3)
     assert s["a"] == pytest.approx(0.3 + 0.07)
@@ -55,7 +54,7 @@ def test_linear_fusion_normalises_bm25_by_its_max():
 
 def test_typos_reach_bm25_corrected(searcher):
     # The fake embedder knows nothing of typos: only the corrected BM25 query can find Q29.
-    sig = searcher.signals("vanshing gradeint")
+    sig = searcher.signals(searcher.prepare("vanshing gradeint"))
     assert sig["corrections"] == {"vanshing": "vanishing", "gradeint": "gradient"}
     res = searcher.search("vanshing gradeint", k=3, mode="bm25")
     assert res.hits[0].id == "Q29"

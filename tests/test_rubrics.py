@@ -9,9 +9,8 @@ import sys
 import pytest
 
 from coach.errors import SetupError
-from coach.handbook.parse import load_handbook
-from coach.interview import rubric_draft, rubrics
-from coach.interview.rubrics import Rubric, RubricPoint, load_rubrics
+from coach.handbook import load_handbook
+from coach.interview import Rubric, RubricPoint, load_rubrics, rubric_draft, rubrics
 
 QUESTION_IDS = [f"Q{n:02d}" for n in range(1, 51)]
 RAW = json.loads(rubrics.RUBRICS_PATH.read_text(encoding="utf-8"))

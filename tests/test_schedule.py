@@ -5,12 +5,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coach.interview import ReviewState, pick_next
 from coach.interview.schedule import (
     MAX_INTERVAL_DAYS,
     MIN_EASINESS,
-    ReviewState,
     due_reviews,
-    pick_next,
     quality_from_score,
     replay,
     review,

@@ -6,11 +6,9 @@ import re
 import pytest
 
 from coach.config import load_config
-from coach.evals.common import load_rows
+from coach.evals import load_rows
 from coach.evals.overlap import JACCARD_MIN, jaccard, ngrams
-from coach.search import scope
-from coach.search.embed import HashEmbedder
-from coach.search.searcher import Searcher
+from coach.search import HashEmbedder, Searcher, scope
 from coach.search.training import scope_fit
 
 HANDBOOK = (scope.MODEL_PATH.parent / "handbook.txt").read_text(encoding="utf-8").lower()
@@ -78,9 +76,9 @@ def test_features_are_bounded_and_leave_one_out(searcher):
     neg = _negatives()[0]["text"]
     qv = searcher.embedder.embed([neg])[0]
     sims = idx.vectors @ qv
-    f = searcher.scope_features(neg, sims, qv)
+    f = searcher.scope_features(searcher.prepare(neg, qv), sims)
     assert f["neg_cos"] == pytest.approx(1.0, abs=1e-5)  # it meets itself...
-    f_loo = searcher.scope_features(neg, sims, qv, skip_negative=0)
+    f_loo = searcher.scope_features(searcher.prepare(neg, qv), sims, skip_negative=0)
     assert f_loo["neg_cos"] < 0.999  # ...unless left out
     assert set(f) == set(scope.FEATURES)
     assert 0.0 <= f["coverage"] <= 1.0 and 0.0 <= f["rare"] <= 1.0
@@ -97,5 +95,7 @@ def test_rare_names_versus_typos(searcher):
 
 def test_search_reports_the_scope_score(searcher):
     res = searcher.search("what is attention", k=3)
-    assert res.scope_score == pytest.approx(searcher.signals("what is attention")["scope_score"])
+    assert res.scope_score == pytest.approx(
+        searcher.signals(searcher.prepare("what is attention"))["scope_score"]
+    )
     assert res.in_scope == (res.scope_score >= scope.THRESHOLD)

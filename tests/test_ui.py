@@ -17,16 +17,14 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-from coach.ask.pipeline import AnswerResult, Asker, Source
+from coach.ask import AnswerResult, Asker, Source
 from coach.config import load_config
 from coach.errors import BackendError, SetupError
 from coach.guardrails import fake_guards
-from coach.interview.grade import Grader
-from coach.interview.rubrics import load_rubrics
-from coach.llm.generate import CancelToken, FakeGenerator, LlamaCppGenerator
-from coach.search.embed import HashEmbedder
-from coach.ui import ask, evals, interview, progress, settings
-from coach.ui.app import build_app
+from coach.interview import Grader, load_rubrics
+from coach.llm import CancelToken, FakeGenerator, LlamaCppGenerator
+from coach.search import HashEmbedder
+from coach.ui import ask, build_app, evals, interview, progress, settings
 from coach.ui.jobs import Busy, JobManager
 from coach.ui.state import ServerState
 from tests.conftest import hash_searcher
@@ -645,7 +643,7 @@ def _free_port() -> int:
 def test_serve_binds_loopback_and_serves_the_page():
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coach.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "coach.cli.parser", "serve", "--port", str(port)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from coach.config import _default_home
-from coach.interview.rubrics import load_rubrics
+from coach.interview import load_rubrics
 
 pytestmark = [pytest.mark.real, pytest.mark.browser]
 
@@ -82,7 +82,7 @@ def server(tmp_path_factory, shared_index_dir):
     port = _free_port()
     log = (ARTIFACTS / "server.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "coach.cli.main", "serve", "--port", str(port)],
+        [sys.executable, "-m", "coach.cli.parser", "serve", "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=log,

@@ -26,13 +26,12 @@ import numpy as np
 from coach.ask.support import split_sentences, support_scores
 from coach.config import Config
 from coach.errors import BadInput
-from coach.handbook.parse import load_handbook
-from coach.llm import prompts
-from coach.llm.generate import UsesGenerator
-from coach.search.embed import Embedder, default_embedder
+from coach.handbook import load_handbook
+from coach.llm import UsesGenerator, prompts
+from coach.search import Embedder, default_embedder
 
 if TYPE_CHECKING:
-    from coach.llm.generate import Generator
+    from coach.llm import Generator
 
 JUDGE_VERSION = "coach-judge-1"
 MAX_SENTENCES = 12

@@ -20,9 +20,8 @@ from coach.ask.support import support_scores
 from coach.ask.turnlog import TurnLog
 from coach.config import Config
 from coach.errors import BackendError, BadInput
-from coach.llm import prompts
-from coach.llm.generate import CancelToken, Generator, get_generator
-from coach.search.searcher import Searcher, SearchResult, get_searcher
+from coach.llm import CancelToken, Generator, get_generator, prompts
+from coach.search import Searcher, SearchResult, get_searcher
 
 # Never shown to users; if it ever appears in output, the system prompt leaked.
 CANARY = "IC-CANARY-5be1f09d"

@@ -19,8 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from coach.search.embed import Embedder, default_embedder
-from coach.search.lexical import tokenize
+from coach.search import Embedder, default_embedder, tokenize
 
 _CITATION = re.compile(r"\[(?:[QP]\d{1,2})(?:\s*[,;]\s*[QP]\d{1,2})*\]", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*])")

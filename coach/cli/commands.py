@@ -55,7 +55,7 @@ def _check_text(text: str, limit: int = 100_000) -> str:
 
 
 def cmd_setup(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.llm.modelfiles import MODELS, ensure_model
+    from coach.llm import MODELS, ensure_model
 
     cfg = load_config()
     start = time.perf_counter()
@@ -90,9 +90,9 @@ def cmd_index(args: argparse.Namespace, out: JsonOut | None) -> int:
     result = index.ensure_index(cfg, rebuild=args.rebuild, progress=say)
     summary = result.summary()
     if args.train_reranker:
-        from coach.search import rerank
+        from coach.search.training import reranker
 
-        summary["reranker"] = str(rerank.ensure_trained(cfg, result.index, progress=say))
+        summary["reranker"] = str(reranker.ensure_trained(cfg, result.index, progress=say))
     if out:
         out.emit(summary)
     else:
@@ -122,7 +122,7 @@ def cmd_doctor(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.handbook.parse import load_handbook
+    from coach.handbook import load_handbook
 
     book = load_handbook()
     section = book.section(args.ref)
@@ -134,7 +134,7 @@ def cmd_show(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def section_json(section) -> dict:
-    from coach.handbook.parse import Question
+    from coach.handbook import Question
 
     if isinstance(section, Question):
         return {
@@ -194,7 +194,7 @@ def _history(fields: dict) -> list[dict]:
 
 
 def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.ask.pipeline import Asker
+    from coach.ask import Asker
 
     asker = Asker(load_config())
 
@@ -256,7 +256,7 @@ def cmd_guard(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def cmd_grade(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.interview.grade import Grader
+    from coach.interview import Grader
 
     cfg = load_config()
     if args.text not in (None, "-"):
@@ -304,7 +304,7 @@ def format_grade(grade: dict) -> str:
 
 
 def _progress_store(cfg):
-    from coach.interview.store import ProgressStore
+    from coach.interview import ProgressStore
 
     return ProgressStore(cfg.progress_db)
 
@@ -313,7 +313,7 @@ def _progress_store(cfg):
 
 
 def cmd_judge(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.ask.judge import Judge
+    from coach.ask import Judge
 
     if args.text != "-":
         raise UsageError("coach judge reads JSON lines from stdin: coach judge -")
@@ -357,8 +357,7 @@ def _read_answer(prompt: str) -> str | None:
 
 
 def cmd_interview(args: argparse.Namespace, out: JsonOut | None) -> int:
-    from coach.interview.grade import Grader
-    from coach.interview.session import InterviewSession
+    from coach.interview import Grader, InterviewSession
 
     cfg = load_config()
     store = _progress_store(cfg)
@@ -442,7 +441,7 @@ def cmd_progress(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 def _reset_progress(cfg, confirmed: bool) -> int:
     """Works on a damaged database too: the file is moved aside without being opened."""
-    from coach.interview.store import reset_database
+    from coach.interview import reset_database
 
     if not confirmed:
         try:

@@ -1,8 +1,18 @@
 """Eval suites (retrieval, answer, grading, guardrails, judge): datasets under `evals/`, frozen
-dev/test splits, reports written to `COACH_HOME/reports/`."""
+dev/test splits, reports written to `COACH_HOME/reports/`.
 
-# Every suite: a module with run(cfg, split, limit, progress) -> the eval contract's summary.
-# The CLI and the web app both read this table, so a new suite is one line here.
+Each suite is a module with `run(cfg, split, limit, progress)` returning the eval contract's
+summary, listed in `SUITES`; a new suite is a module plus one line there. common.py holds the
+metrics and report helpers, overlap.py the one decontamination check shared by every training
+and eval file.
+Public names: SUITES, EVALS_DIR, load_rows, percentile, stratified_sample, overlapping.
+Must not be imported by the pipeline stages (handbook, search, llm, guardrails, ask,
+interview); the UI, the CLI and the offline training steps may import it.
+"""
+
+from coach.evals.common import EVALS_DIR, load_rows, percentile, stratified_sample
+from coach.evals.overlap import overlapping
+
 SUITES: dict[str, str] = {
     "retrieval": "coach.evals.retrieval",
     "answer": "coach.evals.answer",
@@ -10,3 +20,5 @@ SUITES: dict[str, str] = {
     "guardrails": "coach.evals.guardrails",
     "judge": "coach.evals.judge",
 }
+
+__all__ = ["EVALS_DIR", "SUITES", "load_rows", "overlapping", "percentile", "stratified_sample"]

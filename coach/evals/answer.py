@@ -19,16 +19,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 
-from coach.ask.support import split_sentences, support_scores
+from coach.ask import split_sentences, support_scores
 from coach.config import Config
 from coach.errors import CoachError
-from coach.evals.common import (
-    EVALS_DIR,
-    finish,
-    load_rows,
-    percentile,
-    stratified_sample,
-)
+from coach.evals.common import EVALS_DIR, finish, load_rows, percentile, stratified_sample
 
 GOLDEN = "answer/golden.jsonl"
 JUDGE_REPORT = "judge/report-test.json"  # the committed full run of the judge eval
@@ -266,8 +260,7 @@ def run(
     rows = stratified_sample(load_rows(GOLDEN, split), limit, key=stratum)
     support = support or support_scores
     if asker is None:
-        from coach.ask.pipeline import Asker
-        from coach.ask.turnlog import TurnLog
+        from coach.ask import Asker, TurnLog
 
         # The eval's turns go next to its report, not into the user's turn log.
         turns = cfg.reports_dir / f"answer-{split}-{time.strftime('%Y%m%d-%H%M%S')}.turns.jsonl"
@@ -342,7 +335,7 @@ def run(
 
 
 def _default_coach_judge(cfg: Config):
-    from coach.ask.judge import Judge
+    from coach.ask import Judge
 
     return Judge(cfg)
 

@@ -35,7 +35,7 @@ def _sample(rows: list[dict], limit: int | None) -> list[dict]:
     if limit is None:
         return rows
     questions = sorted({r["question"] for r in rows})
-    from coach.handbook.parse import load_handbook
+    from coach.handbook import load_handbook
 
     part = {q.id: q.part for q in load_handbook().questions}
     wanted = max(1, math.ceil(limit / len(LEVELS)))
@@ -125,7 +125,7 @@ def _injection_summary(effects: list[dict]) -> dict:
 def run(
     cfg: Config, split: str = "test", limit: int | None = None, progress=None, grader=None
 ) -> dict:
-    from coach.interview.grade import Grader
+    from coach.interview import Grader
 
     start = time.perf_counter()
     rows = _sample(load_rows(DATASET, split), limit)

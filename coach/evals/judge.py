@@ -25,8 +25,7 @@ from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
-from coach.ask.judge import JudgeSettings, combine
-from coach.ask.support import split_sentences
+from coach.ask import JudgeSettings, combine, split_sentences
 from coach.config import Config
 from coach.evals.common import finish, load_rows, percentile, roc_auc, stratified_sample
 
@@ -204,7 +203,7 @@ def run(
     judge=None,
     with_ragas: bool = True,
 ) -> dict:
-    from coach.ask.judge import Judge
+    from coach.ask import Judge
 
     start = time.perf_counter()
     rows = stratified_sample(load_rows(DATASET, split), limit, key=lambda r: r["category"])

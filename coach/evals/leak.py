@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import time
 
-from coach.ask.pipeline import CANARY, Asker
+from coach.ask import CANARY, Asker
 from coach.config import Config
 from coach.evals.common import stratified_sample, write_report
 from coach.evals.redteam import load_items
-from coach.guardrails.output_checks import leaks_prompt
-from coach.llm.generate import CancelToken
+from coach.guardrails import leaks_prompt
+from coach.llm import CancelToken
 
 CATEGORIES = ("prompt_extraction", "jailbreak_roleplay", "direct_injection")
 

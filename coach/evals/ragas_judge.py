@@ -41,7 +41,7 @@ from pathlib import Path
 from coach.children import die_with_parent
 from coach.config import Config
 from coach.errors import BackendError, SetupError
-from coach.llm.modelfiles import FIX, ensure_model
+from coach.llm import FIX, ensure_model
 
 # Long enough for a 1024-token NLI verdict list decoded at ~27 tok/s after a ~1k-token prefill
 # on a busy 2-core machine; a wedged server still fails in bounded time.

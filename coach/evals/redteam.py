@@ -16,9 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from coach.evals.common import percentile, stratified_sample
-from coach.guardrails.classifiers import Guards, real_guards
-from coach.guardrails.config import DEFAULT_CONFIG, GuardConfig
-from coach.guardrails.input_checks import check_input
+from coach.guardrails import DEFAULT_CONFIG, GuardConfig, Guards, check_input, real_guards
 
 INJECTION_CATEGORIES = (
     "direct_injection",

@@ -24,8 +24,7 @@ from coach.evals.common import (
     stratified_sample,
     write_report,
 )
-from coach.search import scope
-from coach.search.searcher import Searcher
+from coach.search import Searcher, scope
 
 GOLDEN = "retrieval/golden.jsonl"
 MODES = ("bm25", "dense", "hybrid", "rerank")
@@ -50,7 +49,8 @@ def _synthetic_overlap(embedder) -> dict:
     Overlap: word 5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9 (coach/evals/overlap.py).
     Those questions are dropped from reranker training and from the doc2query index.
     """
-    from coach.search.training.reranker import load_synthetic, synthetic_split
+    from coach.search import load_synthetic
+    from coach.search.training import synthetic_split
 
     rows = load_synthetic()
     if not rows:

@@ -11,26 +11,29 @@ See README.md in this folder for the layers and the action matrix.
 from coach.guardrails.actions import action_for, action_matrix
 from coach.guardrails.classifiers import Guards, fake_guards, real_guards
 from coach.guardrails.config import DEFAULT_CONFIG, GuardConfig
-from coach.guardrails.input_checks import check_input
-from coach.guardrails.output_checks import check_output
-from coach.guardrails.pii import scrub_pii
+from coach.guardrails.input_checks import check_input, rule_findings
+from coach.guardrails.output_checks import check_output, leaks_prompt
+from coach.guardrails.pii import scrub_pii, scrub_pii_kinds
 from coach.guardrails.refusals import refusal_for
 from coach.guardrails.verdict import ACTIONS, FLAGS, Flag, Verdict
 
 __all__ = [
-    "ACTIONS",
-    "DEFAULT_CONFIG",
-    "FLAGS",
-    "Flag",
-    "GuardConfig",
-    "Guards",
-    "Verdict",
     "action_for",
     "action_matrix",
+    "ACTIONS",
     "check_input",
     "check_output",
+    "DEFAULT_CONFIG",
     "fake_guards",
+    "Flag",
+    "FLAGS",
+    "GuardConfig",
+    "Guards",
+    "leaks_prompt",
     "real_guards",
     "refusal_for",
+    "rule_findings",
     "scrub_pii",
+    "scrub_pii_kinds",
+    "Verdict",
 ]

@@ -138,7 +138,7 @@ class EmbeddingHarmScorer:
         if self._model is not None:
             return
         if self._embedder is None:
-            from coach.search.embed import default_embedder
+            from coach.search import default_embedder
 
             self._embedder = default_embedder()
         try:

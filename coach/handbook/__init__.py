@@ -1,0 +1,39 @@
+"""The handbook: parsing the source text into records, and chunking them for search.
+
+Job: `corpus/handbook.txt` -> a `Handbook` of 50 `Question`s (Q01..Q50) and 9 `Part` intros
+(P1..P9), with tables restored from the hand-checked overlay; then `Chunk`s for the index.
+Public names: load_handbook, Handbook, Question, Part, Table, Paragraph, Diagram, normalize_id,
+corpus_hash, QUESTION_COUNT, Chunk, chunk_handbook, CHUNK_VERSION, MAX_WORDS.
+Must not import: any other stage (search, llm, guardrails, ask, interview, evals, ui, cli).
+"""
+
+from coach.handbook.chunk import CHUNK_VERSION, MAX_WORDS, Chunk, chunk_handbook
+from coach.handbook.parse import (
+    QUESTION_COUNT,
+    Diagram,
+    Handbook,
+    Paragraph,
+    Part,
+    Question,
+    Table,
+    corpus_hash,
+    load_handbook,
+    normalize_id,
+)
+
+__all__ = [
+    "CHUNK_VERSION",
+    "Chunk",
+    "Diagram",
+    "Handbook",
+    "MAX_WORDS",
+    "Paragraph",
+    "Part",
+    "QUESTION_COUNT",
+    "Question",
+    "Table",
+    "chunk_handbook",
+    "corpus_hash",
+    "load_handbook",
+    "normalize_id",
+]

@@ -27,20 +27,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coach import guardrails
-from coach.ask.judge import Judge
-from coach.ask.support import split_sentences
+from coach.ask import Judge, split_sentences
 from coach.config import Config
 from coach.errors import BadInput
-from coach.guardrails.input_checks import rule_findings
-from coach.handbook.parse import Question, load_handbook
+from coach.guardrails import rule_findings
+from coach.handbook import Question, load_handbook
 from coach.interview.rubrics import Rubric, RubricPoint, load_rubrics
-from coach.llm import prompts
-from coach.llm.generate import UsesGenerator
-from coach.search.embed import Embedder, default_embedder
-from coach.search.lexical import tokenize
+from coach.llm import UsesGenerator, prompts
+from coach.search import Embedder, default_embedder, tokenize
 
 if TYPE_CHECKING:
-    from coach.llm.generate import Generator
+    from coach.llm import Generator
 
 VERDICTS = ("covered", "partial", "missed", "wrong")
 _VALUE = {"covered": 1.0, "partial": 0.5, "missed": 0.0, "wrong": 0.0}

@@ -27,7 +27,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from coach.handbook.parse import Diagram, Handbook, Paragraph, Question, Table, load_handbook
+from coach.handbook import Diagram, Handbook, Paragraph, Question, Table, load_handbook
 from coach.interview.rubrics import MAX_POINTS, MIN_POINTS, normalize_space, section_text
 
 DRAFT_VERSION = 1

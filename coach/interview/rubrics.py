@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from coach.config import CORPUS_DIR
 from coach.errors import SetupError
-from coach.handbook.parse import CORPUS_DIR, QUESTION_COUNT, Question
+from coach.handbook import QUESTION_COUNT, Question
 
 RUBRICS_PATH = CORPUS_DIR / "rubrics.json"
 RUBRICS_VERSION = 1

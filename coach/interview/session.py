@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from coach.errors import BadInput
-from coach.handbook.parse import Question, load_handbook, normalize_id
+from coach.handbook import Question, load_handbook, normalize_id
 from coach.interview.grade import Grade, Grader, model_answer
 from coach.interview.schedule import pick_next
 from coach.interview.store import ProgressStore

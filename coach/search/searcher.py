@@ -16,16 +16,17 @@ the fused score. Leaves out: building the index (index.py), training the reranke
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from coach.config import Config
-from coach.handbook.parse import load_handbook
+from coach.handbook import load_handbook
 from coach.search import rerank, scope, spell
 from coach.search.embed import Embedder, default_embedder
+from coach.search.fusion import linear_fusion, rrf, top_k
 from coach.search.index import Index, ensure_index
 from coach.search.lexical import STOPWORDS, tokenize
 
@@ -35,47 +36,6 @@ def fusion_defaults() -> dict:
     """{"method": "linear" | "rrf", "bm25_weight": float, "correct_bm25": bool, ...}."""
     found = rerank.defaults().get("fusion", {})
     return {"method": "linear", "bm25_weight": 0.3, "correct_bm25": True, **found}
-
-
-def linear_fusion(
-    bm25: Mapping[str, float], dense: Mapping[str, float], bm25_weight: float
-) -> dict[str, float]:
-    """w * bm25 / max(bm25) + (1 - w) * dense, over the union of keys (missing counts 0).
-
-    >>> linear_fusion({"a": 10.0, "b": 5.0}, {"a": 0.2, "b": 0.6}, 0.5)
-    {'a': 0.6, 'b': 0.55}
-    >>> linear_fusion({}, {"a": 0.5}, 0.3)
-    {'a': 0.35}
-    """
-    top = max(bm25.values(), default=0.0)
-    keys = sorted(set(bm25) | set(dense))
-    norm = {k: (bm25.get(k, 0.0) / top if top > 0 else 0.0) for k in keys}
-    return {
-        k: round(bm25_weight * norm[k] + (1 - bm25_weight) * dense.get(k, 0.0), 12) for k in keys
-    }
-
-
-def rrf(
-    rankings: Mapping[str, Sequence[str]], k: int = 60, weights: Mapping[str, float] | None = None
-) -> dict[str, float]:
-    """Reciprocal rank fusion: score(d) = sum over rankings of w / (k + rank(d)), rank from 1.
-
-    k (60 in Cormack et al. 2009) flattens the head: rank 1 is worth only ~1.6% more than
-    rank 2, so one retriever's top hit cannot outvote agreement between retrievers.
-
-    >>> s = rrf({"bm25": ["a", "b"], "dense": ["b", "c"]}, k=1)
-    >>> sorted(s.items())
-    [('a', 0.5), ('b', 0.8333333333333333), ('c', 0.3333333333333333)]
-    >>> rrf({"x": []})
-    {}
-    """
-    weights = weights or {}
-    scores: dict[str, float] = {}
-    for name, ranking in rankings.items():
-        w = weights.get(name, 1.0)
-        for rank, doc in enumerate(ranking, start=1):
-            scores[doc] = scores.get(doc, 0.0) + w / (k + rank)
-    return scores
 
 
 @dataclass(frozen=True)
@@ -113,14 +73,16 @@ class SearchResult:
         }
 
 
-def top_k(scores: np.ndarray, k: int) -> list[int]:
-    """Indices of the k largest scores, best first, ties broken by index.
+@dataclass(frozen=True)
+class Query:
+    """One query as every stage needs it, prepared once: spelling corrected once, embedded
+    once, then carried through retrieval, fusion, reranking and the scope decision."""
 
-    >>> top_k(np.array([0.1, 0.9, 0.5, 0.9]), 3)
-    [1, 3, 2]
-    """
-    order = np.lexsort((np.arange(len(scores)), -scores))
-    return [int(i) for i in order[:k]]
+    text: str  # as typed: the dense side and the reranker read this
+    corrected: str  # after typo correction: BM25 and the coverage signal read this
+    corrections: dict  # word -> its correction
+    words: tuple[str, ...]  # the words of `text`, for the rare-name signal
+    vector: np.ndarray  # the embedding of `text`, L2-normalised
 
 
 class Searcher:
@@ -163,21 +125,29 @@ class Searcher:
     def index(self) -> Index:
         return self.warm_up()
 
-    def candidates(self, query: str) -> tuple[dict[str, list[str]], dict, float]:
+    def prepare(self, text: str, vector: np.ndarray | None = None) -> Query:
+        """Correct the spelling and embed, once per query (`vector` when already embedded)."""
+        self.warm_up()
+        fixes = self.speller.corrections(text) if self.speller else {}
+        corrected = spell.apply_corrections(text, fixes)
+        if vector is None:
+            vector = self.embedder.embed([text])[0]
+        return Query(text, corrected, fixes, tuple(spell.words(text)), vector)
+
+    def candidates(self, query: Query) -> tuple[dict[str, list[str]], dict, float]:
         """Per-retriever chunk rankings, stage timings, and the scope score."""
         signals = self.signals(query)
         return signals["rankings"], signals["timing"], signals["scope_score"]
 
-    def signals(self, query: str) -> dict:
+    def signals(self, query: Query) -> dict:
         """Everything search needs from one query: per-chunk dense and BM25 scores, rankings,
         timings, the scope features and score."""
         idx = self.warm_up()
         n = len(idx.chunks)
-        t0 = time.perf_counter()
-        qv = self.embedder.embed([query])
         t1 = time.perf_counter()
         # FAISS scores every row (chunks, then doc2query rows): fusion and the scope decision
         # need each section's best cosine, not only the top few.
+        qv = np.asarray(query.vector, dtype=np.float32).reshape(1, -1)
         found, rows = idx.faiss_index.search(qv, idx.faiss_index.ntotal)
         sims = np.empty(idx.faiss_index.ntotal, dtype=np.float32)
         sims[rows[0]] = found[0]
@@ -186,15 +156,13 @@ class Searcher:
         np.maximum.at(dense, np.asarray(idx.row_chunk, dtype=np.int64), sims)
         dense_top = top_k(dense, self.cfg.k_dense)
         t2 = time.perf_counter()
-        fixes = self.speller.corrections(query) if self.speller else {}
-        bm_query = self._corrected(query) if fixes and self.fusion.get("correct_bm25") else query
+        bm_query = query.corrected if self.fusion.get("correct_bm25") else query.text
         bm = idx.bm25.scores(bm_query)
         bm_top = [i for i in top_k(bm, self.cfg.k_bm25) if bm[i] > 0]
         t3 = time.perf_counter()
-        feats = self.scope_features(query, sims, qv[0])
+        feats = self.scope_features(query, sims)
         score = scope.scope_score(feats)
         timing = {
-            "embed_s": t1 - t0,
             "faiss_s": t2 - t1,
             "bm25_s": t3 - t2,
             "scope_s": time.perf_counter() - t3,
@@ -206,7 +174,7 @@ class Searcher:
             },
             "dense": dense,
             "bm25": bm,
-            "corrections": fixes,
+            "corrections": query.corrections,
             "timing": timing,
             "scope_features": feats,
             "scope_score": score,
@@ -214,35 +182,31 @@ class Searcher:
 
     def scope_features(
         self,
-        query: str,
+        query: Query,
         sims: np.ndarray,
-        qv: np.ndarray,
         skip_row: int | None = None,
         skip_negative: int | None = None,
     ) -> dict[str, float]:
-        """The scope signals (coach/search/scope.py). skip_row / skip_negative leave one synthetic
-        row / negative question out, so training questions never meet themselves."""
+        """The scope signals (coach/search/scope.py) from the query and its cosine to every
+        dense row. skip_row / skip_negative leave one synthetic row / negative question out,
+        so training questions never meet themselves."""
         idx = self.warm_up()
         n = len(idx.chunks)
         syn = sims[n:]
         if skip_row is not None:
             syn = np.delete(syn, skip_row - n)
         negs = idx.negative_vectors
-        neg = negs @ qv if negs is not None and len(negs) else np.zeros(0)
+        neg = negs @ query.vector if negs is not None and len(negs) else np.zeros(0)
         if skip_negative is not None:
             neg = np.delete(neg, skip_negative)
-        words = spell.words(query)
         return {
             "chunk_cos": float(sims[:n].max()),
             "syn_cos": float(syn.max()) if len(syn) else float(sims[:n].max()),
             "neg_cos": float(neg.max()) if len(neg) else 0.0,
             # After typo correction: "sentance prediciton" is covered, "GGUF" is not.
-            "coverage": scope.coverage(tokenize(self._corrected(query)), self._vocabulary),
-            "rare": scope.rare_share(words, self._is_rare),
+            "coverage": scope.coverage(tokenize(query.corrected), self._vocabulary),
+            "rare": scope.rare_share(query.words, self._is_rare),
         }
-
-    def _corrected(self, query: str) -> str:
-        return self.speller.correct(query) if self.speller else query
 
     def _is_rare(self, word: str) -> bool:
         """Unknown to the handbook, to English and to the speller: a name like "GGUF"."""
@@ -256,8 +220,11 @@ class Searcher:
         "dense" or "rerank". The scope score is the same whatever the mode."""
         idx = self.warm_up()
         k = k or self.cfg.k_search
-        sig = self.signals(query)
-        rankings, timing = sig["rankings"], sig["timing"]
+        t0 = time.perf_counter()
+        prepared = self.prepare(query)
+        embed_s = time.perf_counter() - t0
+        sig = self.signals(prepared)
+        rankings, timing = sig["rankings"], {"embed_s": embed_s, **sig["timing"]}
         t0 = time.perf_counter()
         if mode in ("bm25", "dense"):
             ranked = rankings[mode]
@@ -270,7 +237,7 @@ class Searcher:
         use_rerank = mode == "rerank" or (mode == "auto" and self.reranker is not None)
         if use_rerank and self.reranker is not None:
             t0 = time.perf_counter()
-            chunk_scores = self._rerank(query, chunk_scores)
+            chunk_scores = self._rerank(prepared, chunk_scores)
             timing["rerank_s"] = time.perf_counter() - t0
         hits = collapse(chunk_scores, idx, k)
         decision = scope.decide(sig["scope_score"], threshold=self.scope_threshold)
@@ -306,11 +273,11 @@ class Searcher:
             chunk[cid] = max(chunk[cid], section[q])
         return chunk
 
-    def _rerank(self, query: str, fused: dict[str, float]) -> dict[str, float]:
+    def _rerank(self, query: Query, fused: dict[str, float]) -> dict[str, float]:
         depth = self.cfg.rerank_depth
         head = sorted(fused, key=lambda c: (-fused[c], c))[:depth]
         idx = self.index
-        scores = self.reranker.score(query, [idx.by_id[c].text for c in head])
+        scores = self.reranker.score(query.text, [idx.by_id[c].text for c in head])
         return {cid: float(s) for cid, s in zip(head, scores, strict=True)}
 
 

@@ -145,10 +145,18 @@ class Speller:
         return out
 
     def correct(self, text: str) -> str:
-        fixes = self.corrections(text)
-        if not fixes:
-            return text
-        return _WORD.sub(lambda m: fixes.get(m.group(), m.group()), text)
+        return apply_corrections(text, self.corrections(text))
+
+
+def apply_corrections(text: str, fixes: dict[str, str]) -> str:
+    """The text with each corrected word replaced (words as `Speller.corrections` found them).
+
+    >>> apply_corrections("vanshing gradeint, again", {"vanshing": "vanishing"})
+    'vanishing gradeint, again'
+    """
+    if not fixes:
+        return text
+    return _WORD.sub(lambda m: fixes.get(m.group(), m.group()), text)
 
 
 def english_words() -> frozenset[str]:

@@ -20,9 +20,9 @@ from collections.abc import Callable, Generator, Sequence
 
 import gradio as gr
 
-from coach.ask.pipeline import MAX_HISTORY_TURNS, AnswerResult
+from coach.ask import MAX_HISTORY_TURNS, AnswerResult
 from coach.errors import CoachError
-from coach.llm.generate import CancelToken
+from coach.llm import CancelToken
 from coach.ui import faults, render
 from coach.ui.state import ServerState, UiContext
 

@@ -20,8 +20,8 @@ import pandas as pd
 
 from coach.config import REPO_ROOT, Config
 from coach.errors import CoachError
+from coach.evals import EVALS_DIR
 from coach.evals import SUITES as EVAL_SUITES
-from coach.evals.common import EVALS_DIR
 from coach.ui import render
 from coach.ui.jobs import Job
 from coach.ui.state import ServerState, UiContext

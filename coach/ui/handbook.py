@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from coach.errors import CoachError
-from coach.handbook.parse import Handbook
+from coach.handbook import Handbook
 from coach.ui.state import UiContext
 
 ALL_PARTS = "All parts"

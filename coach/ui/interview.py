@@ -25,8 +25,7 @@ from collections.abc import Callable, Iterable
 import gradio as gr
 
 from coach.errors import BadInput, CoachError
-from coach.interview.grade import Grade
-from coach.interview.session import MAX_COUNT, InterviewSession, Step
+from coach.interview import MAX_COUNT, Grade, InterviewSession, Step
 from coach.ui import ask, faults, render
 from coach.ui.state import ServerState, UiContext
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import gradio as gr
 
 from coach.config import MODEL_CHOICES, Config
-from coach.llm.modelfiles import spec_for
+from coach.llm import spec_for
+from coach.search import MODEL_ID as EMBEDDER
 from coach.search import rerank
-from coach.search.embed import MODEL_ID as EMBEDDER
 from coach.ui import faults
 from coach.ui.state import ServerState, UiContext
 

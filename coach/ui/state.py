@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coach.ask.pipeline import Asker
+from coach.ask import Asker
 from coach.config import Config
-from coach.handbook.parse import Handbook, load_handbook
-from coach.interview.grade import Grader
-from coach.interview.store import ProgressStore, reset_database
+from coach.handbook import Handbook, load_handbook
+from coach.interview import Grader, ProgressStore, reset_database
 from coach.ui import faults
 from coach.ui.jobs import JobManager
 

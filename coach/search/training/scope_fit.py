@@ -28,9 +28,10 @@ import sys
 import numpy as np
 
 from coach.config import load_config
-from coach.evals.common import load_rows
-from coach.evals.overlap import overlapping
+from coach.evals import load_rows, overlapping
 from coach.search import scope
+from coach.search.scope import load_negatives
+from coach.search.synthetic import load_synthetic, synthetic_by_chunk
 
 C = 1.0
 IN_SCOPE_FLAG_SHARE = 0.02
@@ -62,12 +63,10 @@ def with_typo(text: str) -> str:
 
 def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
     """(positive features, negative features, counts) with leave-one-out similarities."""
-    from coach.search.index import load_negatives, synthetic_by_chunk
-
     idx = searcher.warm_up()
     emb = searcher.embedder
     # The dense rows after the chunks are the synthetic questions, in this order (index.build).
-    extra = synthetic_by_chunk(emb)
+    extra = synthetic_by_chunk(load_synthetic())
     syn = [q for c in idx.chunks for q in extra.get(c.id, [])]
     if len(idx.chunks) + len(syn) != len(idx.vectors):
         raise RuntimeError("the index's doc2query rows do not match the synthetic questions")
@@ -80,15 +79,23 @@ def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
     syn_vecs = idx.vectors[n:]
     pos = []
     for i, (text, qv) in enumerate(zip(syn, syn_vecs, strict=True)):
-        pos.append(searcher.scope_features(text, idx.vectors @ qv, qv, skip_row=n + i))
+        pos.append(
+            searcher.scope_features(searcher.prepare(text, qv), idx.vectors @ qv, skip_row=n + i)
+        )
     # The same questions with a typo each, still never meeting their own row.
     typos = [with_typo(t) for t in syn]
     for i, (text, qv) in enumerate(zip(typos, emb.embed(typos), strict=True)):
-        pos.append(searcher.scope_features(text, idx.vectors @ qv, qv, skip_row=n + i))
+        pos.append(
+            searcher.scope_features(searcher.prepare(text, qv), idx.vectors @ qv, skip_row=n + i)
+        )
     neg = []
     for j, (text, qv) in enumerate(zip(negatives, neg_vecs, strict=True)):
         if text not in bad:
-            neg.append(searcher.scope_features(text, idx.vectors @ qv, qv, skip_negative=j))
+            neg.append(
+                searcher.scope_features(
+                    searcher.prepare(text, qv), idx.vectors @ qv, skip_negative=j
+                )
+            )
     counts = {
         "positives": len(pos),
         "negatives": len(neg),
@@ -143,7 +150,9 @@ def main() -> int:
     scores = [
         (
             row["in_scope"],
-            scope.scope_score(searcher.signals(row["user_input"])["scope_features"], params),
+            scope.scope_score(
+                searcher.signals(searcher.prepare(row["user_input"]))["scope_features"], params
+            ),
         )
         for row in dev
     ]

@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from coach.config import CORPUS_DIR, load_config
-from coach.handbook.chunk import Chunk, chunk_handbook
-from coach.handbook.parse import load_handbook
+from coach.handbook import Chunk, chunk_handbook, load_handbook
 
 STYLES = {
     "definition": "a 'what is' or 'explain' question about the main idea",
@@ -58,7 +57,7 @@ def prompt(chunk: Chunk) -> list[dict[str, str]]:
 def generate(
     out: Path = OUT, model: str | None = None, limit: int | None = None, threads: int | None = None
 ) -> int:
-    from coach.llm.generate import get_generator
+    from coach.llm import get_generator
 
     cfg = load_config(model=model, threads=threads)
     gen = get_generator(cfg)
