@@ -21,8 +21,8 @@ SETUP_MODELS = Path(os.environ.get("COACH_TEST_MODELS_DIR", _default_home() / "m
 def hash_searcher(cfg):
     """A real Searcher over hash vectors (no model), for tests of the code around search.
 
-    The scope score is a logit (coach/search/scope.py). With hash vectors handbook-like questions score
-    about -4..0 and gibberish below -20, so the scope threshold is -10.
+    The scope score is a logit (coach/search/scope.py). With hash vectors handbook-like questions
+    score about -4..0 and gibberish below -20, so the scope threshold is -10.
     """
     from coach.search import HashEmbedder, Searcher
 

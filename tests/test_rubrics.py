@@ -22,8 +22,8 @@ def normalised(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def section_texts() -> dict[str, str]:
-    """Built here from the parsed records, not with coach.interview.rubrics.section_text, so the test
-    does not trust the code it checks: question, body (paragraphs, diagram labels, tables as
+    """Built here from the parsed records, not with coach.interview.rubrics.section_text, so the
+    test does not trust the code it checks: question, body (paragraphs, diagram labels, tables as
     markdown), each table's markdown again, and the tip."""
     texts = {}
     for q in load_handbook().questions:

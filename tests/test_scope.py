@@ -1,4 +1,5 @@
-"""The scope model (coach/search/scope.py, coach/search/training/scope_fit.py) and its training data."""
+"""The scope model (coach/search/scope.py, coach/search/training/scope_fit.py) and its training
+data."""
 
 import json
 import re

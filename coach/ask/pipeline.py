@@ -4,7 +4,7 @@ input guardrails -> (follow-up rewriting) -> hybrid search -> scope decision -> 
 numbered sources -> streamed generation -> output guardrails -> AnswerResult (+ turn log).
 The stream holds back its last few characters until the end so that the canary, a leaked
 marker or the abstain marker can be caught before any of it reaches the user.
-Leaves out: retrieval internals (retrieve.py), the checks themselves (guardrails/).
+Leaves out: retrieval internals (coach/search/), the checks themselves (guardrails/).
 """
 
 from __future__ import annotations

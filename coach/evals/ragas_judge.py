@@ -18,8 +18,8 @@ How the pieces fit (all checked against the installed ragas 0.4.3 / instructor 1
 - One request at a time: the judge awaits each call before the next (ragas' Faithfulness runs its
   two steps in sequence; AnswerRelevancy runs `strictness` calls, here 1).
 
-Leaves out: what the scores mean for the coach (answer.py) and the judge's own accuracy (the
-judge eval).
+Leaves out: what the scores mean for the coach (coach/ask/pipeline.py) and the judge's own accuracy
+(the judge eval).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A chunk never mixes two sections, never splits a table, and always starts with its section's
 title and question, so each chunk can be retrieved and read on its own. Part intros are one
-chunk each. Leaves out: embedding and indexing (index.py).
+chunk each. Leaves out: embedding and indexing (coach/search/index.py).
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ blocks, and page furniture mixed in. Its layout, which this module relies on and
   lines, tables) and, last, a tip: a label line `→ Key Insight` followed by one line of text;
 - back matter: whatever follows the last question's tip.
 
-Tables lost their cell separators in the extraction, so which lines are table rows and where
-their cells split comes from the hand-checked `corpus/table_overlay.json`, not from guessing.
-Anything unexpected raises SetupError naming the line, so a changed handbook fails loudly
-instead of being indexed wrongly. Leaves out: chunking and indexing (see chunk.py, index.py).
+Tables lost their cell separators in the extraction, so which lines are table rows and where their
+cells split comes from the hand-checked `corpus/table_overlay.json`, not from guessing. Anything
+unexpected raises SetupError naming the line, so a changed handbook fails loudly instead of being
+indexed wrongly. Leaves out: chunking and indexing (see chunk.py, coach/search/index.py).
 """
 
 from __future__ import annotations

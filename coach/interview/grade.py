@@ -12,7 +12,7 @@ The candidate's answer is data: sentences that address the grader are flagged
 `answer_injection` and removed before grading, and when an injection is flagged the score is
 the lower of the grades with and without those sentences, so an injection can never raise it.
 Evidence, feedback, the follow-up and the model answer are built from the rubric and the
-handbook, not written by the model. Leaves out: storing grades (progress.py) and choosing the
+handbook, not written by the model. Leaves out: storing grades (store.py) and choosing the
 next question (schedule.py).
 """
 

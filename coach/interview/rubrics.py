@@ -88,8 +88,8 @@ def _load(path: Path) -> dict[str, Rubric]:
         return parse_rubrics(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise SetupError(
-            f"{path} is not a valid rubrics file: {exc}. Fix it (see coach/interview/rubrics.py for the "
-            "format) or restore it from the repository"
+            f"{path} is not a valid rubrics file: {exc}. Fix it (see coach/interview/rubrics.py "
+            "for the format) or restore it from the repository"
         ) from exc
 
 

@@ -7,7 +7,7 @@ stopped: the plan and the position are written to the store after every step.
 Each planned question may get one follow-up (the grader's probe at the weakest point); its
 answer is graded against the same rubric and stored as a `follow_up` attempt, which does not
 move the spaced-repetition schedule (the main answer already did).
-Leaves out: grading (grade.py), persistence (progress.py), scheduling (schedule.py).
+Leaves out: grading (grade.py), persistence (store.py), scheduling (schedule.py).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The LLM weights ship as numbered part packages (DESIGN.md). `ensure_model()` con
 parts in order into `COACH_HOME/models/`, checks the sha256 of the whole file once, renames it
 into place atomically and writes a size/mtime stamp, so later loads are checked in microseconds.
 A file whose stamp no longer matches is treated as corrupt and re-assembled.
-Leaves out: loading the model (see generate.py).
+Leaves out: loading the model (the backends: llamacpp.py, hf_transformers.py).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ then `Searcher.search` scores it with BM25 and FAISS (index.py), fuses per secti
 (fusion.py), optionally reranks (rerank.py) and decides scope (scope.py): a `SearchResult`.
 `searcher.py` holds the entry point; `index.py` builds and loads the persisted index.
 Public names: Searcher, SearchResult, Hit, Query, get_searcher, linear_fusion, rrf, top_k,
-Embedder, HashEmbedder, MiniLMEmbedder, default_embedder, BM25, tokenize, Index,
-ensure_index, index_status, CrossEncoderReranker, load_synthetic; the modules index, rerank, scope, spell,
+Embedder, HashEmbedder, MiniLMEmbedder, default_embedder, BM25, tokenize, Index, ensure_index,
+index_status, CrossEncoderReranker, load_synthetic; the modules index, rerank, scope, spell and
 synthetic.
 Must not import: search.training (offline steps), llm, guardrails, ask, interview, evals, ui, cli.
 """

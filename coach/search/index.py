@@ -1,13 +1,12 @@
 """The persisted search index: chunks, FAISS dense vectors and BM25 token lists.
 
-Layout under `index_dir`: `current` is a symlink to a `build-*` directory holding
-`manifest.json`, `chunks.jsonl`, `dense.faiss`, `bm25_tokens.json`, `dense_rows.json` and
-`scope_negatives.npy` (the vectors of the hand-written out-of-scope questions, coach/search/scope.py).
-A build is written aside and swapped in by replacing the symlink (atomic), so a reader never
-sees half an index. The manifest records the corpus hash, embedding model, chunking parameters,
-the scope negatives' hash and each file's sha256: a stale, missing or corrupt index is detected
-and rebuilt, never silently used.
-Leaves out: querying (retrieve.py) and the reranker (rerank.py).
+Layout under `index_dir`: `current` is a symlink to a `build-*` directory holding `manifest.json`,
+`chunks.jsonl`, `dense.faiss`, `bm25_tokens.json`, `dense_rows.json` and `scope_negatives.npy` (the
+vectors of the hand-written out-of-scope questions, coach/search/scope.py). A build is written aside
+and swapped in by replacing the symlink (atomic), so a reader never sees half an index. The manifest
+records the corpus hash, embedding model, chunking parameters, the scope negatives' hash and each
+file's sha256: a stale, missing or corrupt index is detected and rebuilt, never silently used.
+Leaves out: querying (searcher.py) and the reranker (rerank.py).
 """
 
 from __future__ import annotations

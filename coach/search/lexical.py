@@ -2,7 +2,7 @@
 
 Terms like "top-p", "GPT-4", "QLoRA", "√d_k" and "seq2seq" are kept whole *and* split into
 their parts, so "top p", "top-p" and "topp" queries all meet the same postings. Leaves out:
-dense retrieval and fusion (index.py, retrieve.py).
+dense retrieval and fusion (index.py, searcher.py, fusion.py).
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Cross-encoder reranking of the fused candidates.
 
-The reranker is either a configured Hugging Face cross-encoder directory (`reranker_path`) or
-the one `coach index --train-reranker` trains on the synthetic questions (coach/search/training/reranker.py),
-cached next to the index under a key of everything it was trained from. Whether search uses it
-by default is decided on the golden dev split and recorded in `corpus/retrieval_defaults.json`:
-the reranker must earn its place (DESIGN.md, "The reranker").
+The reranker is either a configured Hugging Face cross-encoder directory (`reranker_path`) or the
+one `coach index --train-reranker` trains on the synthetic questions
+(coach/search/training/reranker.py), cached next to the index under a key of everything it was
+trained from. Whether search uses it by default is decided on the golden dev split and recorded in
+`corpus/retrieval_defaults.json`: the reranker must earn its place (DESIGN.md, "The reranker").
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ class CrossEncoderReranker:
         self.name = name or f"cross-encoder:{self.path.name}"
         self._model = None
         report = self.path / "train_report.json"
-        # Set for rerankers trained by coach/search/training/reranker.py; None for a foreign directory.
+        # Set for rerankers trained by coach/search/training/reranker.py; None for a foreign
+        # directory.
         self.train_seconds = json.loads(report.read_text())["seconds"] if report.exists() else None
 
     def warm_up(self) -> None:

@@ -13,14 +13,13 @@ cheap signals, all computed during hybrid search from vectors the index already 
 - `rare`: the share of the query's words unknown to the handbook, to English (the embedder's
   word list) and to the speller (coach/search/spell.py), i.e. names like "PagedAttention" or "GGUF".
 
-The model is fitted by `python -m coach.search.training.scope_fit` on separate training data, never on the golden
-set: positives are the synthetic questions (corpus/synthetic_questions.jsonl), each also with one
-deterministic typo, negatives the hand-written file above, each feature computed leave-one-out
-(a question never meets its own vector), after dropping any training question that overlaps a
-golden query (5-gram Jaccard >= 0.5 or cosine >= 0.9). Only the threshold is chosen on the
-golden dev split: the score of the third lowest in-scope dev query, so 2 of 131 (1.5%) are
-flagged, a margin under the 3% budget. Coefficients and threshold live in
-`corpus/scope_model.json`.
+The model is fitted by `python -m coach.search.training.scope_fit` on separate training data, never
+on the golden set: positives are the synthetic questions (corpus/synthetic_questions.jsonl), each
+also with one deterministic typo, negatives the hand-written file above, each feature computed
+leave-one-out (a question never meets its own vector), after dropping any training question that
+overlaps a golden query (5-gram Jaccard >= 0.5 or cosine >= 0.9). Only the threshold is chosen on
+the golden dev split: the score of the third lowest in-scope dev query, so 2 of 131 (1.5%) are
+flagged, a margin under the 3% budget. Coefficients and threshold live in `corpus/scope_model.json`.
 
 Every route tried, golden dev split (131 in scope, 30 not): ROC AUC, and the share of
 out-of-scope queries flagged when the threshold flags 2 / 3 in-scope queries (1.5% / 2.3%):
@@ -55,7 +54,7 @@ more with cosine >= 0.8 to any golden query (both splits), after which the model
 
 BM25 hurts the combination: LLM-written questions reuse the handbook's wording far more than
 people do, so its training distribution differs from real queries. Leaves out: refusal wording
-(answer.py) and the model's own abstention, the second layer.
+(coach/ask/pipeline.py) and the model's own abstention, the second layer.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The page: header, settings, and the tabs in their fixed order; `serve` launches it.
 
-Each tab is a module with `build(ctx)` that lays out its components and wires its events
-against the shared `UiContext`: Ask (cited Q&A), Mock interview (coach.interview.session: ask, grade,
-follow up, record), Progress (coach.interview.store: history, plots, export/import/reset), Handbook,
-Evals.
+Each tab is a module with `build(ctx)` that lays out its components and wires its events against the
+shared `UiContext`: Ask (cited Q&A), Mock interview (coach.interview.session: ask, grade, follow up,
+record), Progress (coach.interview.store: history, plots, export/import/reset), Handbook, Evals.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """The Progress tab: what the progress store knows, as plots first and tables second.
 
-Score per part over time (one line per part, one point per session), the weakest questions
-(last score), the review schedule with due dates, and the recent answers. Export (JSON, which
-imports back, or CSV for a spreadsheet), import, and reset with confirmation. Everything reads
-the server's one `ProgressStore`; a damaged database shows its message here, and reset still
-works on it (the file is moved aside unopened).
-Leaves out: the store itself (coach/interview/store.py) and scheduling rules (coach/interview/schedule.py).
+Score per part over time (one line per part, one point per session), the weakest questions (last
+score), the review schedule with due dates, and the recent answers. Export (JSON, which imports
+back, or CSV for a spreadsheet), import, and reset with confirmation. Everything reads the server's
+one `ProgressStore`; a damaged database shows its message here, and reset still works on it (the
+file is moved aside unopened). Leaves out: the store itself (coach/interview/store.py) and
+scheduling rules (coach/interview/schedule.py).
 """
 
 from __future__ import annotations

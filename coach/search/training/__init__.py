@@ -1,10 +1,13 @@
 """Offline training steps of search, run by hand or by setup, never by serving code.
 
-- `synth`: synthetic questions per chunk from the local LLM (`python -m coach.search.training.synth`);
+- `synth`: synthetic questions per chunk from the local LLM
+  (`python -m coach.search.training.synth`);
 - `reranker`: the cross-encoder trainer (`coach index --train-reranker`);
 - `scope_fit`: the scope model's fit (`python -m coach.search.training.scope_fit`).
-Public names: ensure_trained, synthetic_split. May import search, llm and the evals' overlap check; nothing
-under coach/ outside the CLI and the evals imports this package.
+
+Public names: ensure_trained, synthetic_split.
+May import search, llm and the evals' data and overlap check (to decontaminate); only the CLI
+imports this package.
 """
 
 from coach.search.training.reranker import ensure_trained, synthetic_split

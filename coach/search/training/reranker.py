@@ -214,7 +214,8 @@ def ensure_trained(
     train, dev, dropped = synthetic_split(load_synthetic())
     if not train:
         raise SetupError(
-            "No synthetic questions to train the reranker: run python -m coach.search.training.synth"
+            "No synthetic questions to train the reranker: run "
+            "python -m coach.search.training.synth"
         )
     searcher = Searcher(cfg, use_reranker=False)
     say(

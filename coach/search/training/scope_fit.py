@@ -1,14 +1,14 @@
 """Fit the scope model (coach/search/scope.py) and write `corpus/scope_model.json`.
 
-Run `python -m coach.search.training.scope_fit` after changing the synthetic questions, the negatives
-(`corpus/scope_negatives.jsonl`), the embedder or the scope features; it rebuilds the index if
-it is stale. Deterministic: the same data gives the same coefficients.
+Run `python -m coach.search.training.scope_fit` after changing the synthetic questions, the
+negatives (`corpus/scope_negatives.jsonl`), the embedder or the scope features; it rebuilds the
+index if it is stale. Deterministic: the same data gives the same coefficients.
 
 - Training data, never the golden set: positives are the synthetic questions that the overlap
-  check keeps (coach/search/training/reranker.py `synthetic_split`), each also with one typo (`with_typo`);
-  negatives are the hand-written out-of-scope questions minus any that overlap a golden query
-  (5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9, coach/evals/overlap.py). Each feature is
-  computed leave-one-out: a synthetic question never meets its own doc2query row, a negative
+  check keeps (coach/search/training/reranker.py `synthetic_split`), each also with one typo
+  (`with_typo`); negatives are the hand-written out-of-scope questions minus any that overlap a
+  golden query (5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9, coach/evals/overlap.py). Each feature
+  is computed leave-one-out: a synthetic question never meets its own doc2query row, a negative
   never meets its own vector.
 - Model: scikit-learn's L2 logistic regression (C=1, lbfgs, balanced class weights) on
   standardised features.

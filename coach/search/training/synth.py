@@ -1,9 +1,9 @@
 """Synthetic interview questions per chunk, written by the local LLM (doc2query data).
 
-Regenerate with `python -m coach.search.training.synth` (about 15 CPU-minutes with the 1.5B model); the output,
-`corpus/synthetic_questions.jsonl`, is committed data that the reranker and the doc2query
-expansion train on. One JSON-schema field per question style, each with a maxLength: DESIGN.md
-found that only this made a small model write varied questions. Leaves out: training.
+Regenerate with `python -m coach.search.training.synth` (about 15 CPU-minutes with the 1.5B model);
+the output, `corpus/synthetic_questions.jsonl`, is committed data that the reranker and the
+doc2query expansion train on. One JSON-schema field per question style, each with a maxLength:
+DESIGN.md found that only this made a small model write varied questions. Leaves out: training.
 """
 
 from __future__ import annotations
