@@ -154,7 +154,7 @@ class _Turn:
         self.tokens["completion"] += reply.completion_tokens
 
 
-class Asker:
+class Asker(guardrails.UsesGuards):
     """Cheap to construct; the searcher, generator and guards load on first use."""
 
     def __init__(
@@ -172,12 +172,6 @@ class Asker:
         self._guards = guards
         self.support = support or support_scores
         self.turn_log = turn_log if turn_log is not None else TurnLog(cfg.logs_dir / "turns.jsonl")
-
-    @property
-    def guards(self) -> guardrails.Guards:
-        if self._guards is None:
-            self._guards = guardrails.real_guards()
-        return self._guards
 
     def warm_up(self) -> None:
         self.searcher.warm_up()

@@ -9,7 +9,7 @@ See README.md in this folder for the layers and the action matrix.
 """
 
 from coach.guardrails.actions import action_for, action_matrix
-from coach.guardrails.classifiers import Guards, fake_guards, real_guards
+from coach.guardrails.classifiers import Guards, UsesGuards, fake_guards, real_guards
 from coach.guardrails.config import DEFAULT_CONFIG, GuardConfig
 from coach.guardrails.input_checks import check_input, rule_findings
 from coach.guardrails.output_checks import check_output, leaks_prompt
@@ -29,6 +29,7 @@ __all__ = [
     "FLAGS",
     "GuardConfig",
     "Guards",
+    "UsesGuards",
     "leaks_prompt",
     "real_guards",
     "refusal_for",

@@ -213,3 +213,16 @@ def real_guards(cache_dir: str | None = None) -> Guards:
         harmful=EmbeddingHarmScorer(cache_dir=Path(cache_dir) if cache_dir else None),
         toxicity=ProfanityScorer(),
     )
+
+
+class UsesGuards:
+    """A mixin for classes given guards (tests: fakes) or else using the real ones, built on
+    first use so that constructing them stays cheap."""
+
+    _guards: Guards | None = None
+
+    @property
+    def guards(self) -> Guards:
+        if self._guards is None:
+            self._guards = real_guards()
+        return self._guards

@@ -274,7 +274,7 @@ def _ramp(x: float, low: float, high: float) -> float:
     return float(np.clip((x - low) / (high - low), 0.0, 1.0))
 
 
-class Grader(UsesGenerator):
+class Grader(UsesGenerator, guardrails.UsesGuards):
     """Grades answers for any question; models load on first use and are shared."""
 
     def __init__(
@@ -295,12 +295,6 @@ class Grader(UsesGenerator):
         self.rubrics = load_rubrics()
         self._point_vecs: dict[str, np.ndarray] = {}
         self._judge = None  # the faithfulness judge, on the same model, built on first use
-
-    @property
-    def guards(self) -> guardrails.Guards:
-        if self._guards is None:
-            self._guards = guardrails.real_guards()
-        return self._guards
 
     def warm_up(self) -> None:
         self.generator.warm_up()
