@@ -20,6 +20,7 @@ CORPUS_DIR = REPO_ROOT / "corpus"
 
 MODEL_CHOICES = ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b")
 BACKEND_CHOICES = ("llama_cpp", "transformers", "openai")
+ANSWER_MODES = ("quote", "generate")
 
 
 def _default_home() -> Path:
@@ -61,6 +62,11 @@ class Config:
     k_search: int = 5
     # Sources put into an answer prompt: few and tight, since prompt processing dominates.
     k_sources: int = 3
+    # "quote": answers are built from the handbook's own statements (coach/ask/compose.py),
+    # because the 1.5B model swaps roles and inverts comparisons when it paraphrases;
+    # "generate": the model writes the answer and every sentence must pass the alignment check
+    # (coach/ask/align.py) before it is shown, for a stronger model behind `endpoint`.
+    answer_mode: str = "quote"
     # Index each chunk's LLM-written questions with it (corpus/synthetic_questions.jsonl).
     doc2query: bool = True
     # Candidates the reranker rescores; each pair costs ~50 ms on this CPU.
@@ -102,6 +108,10 @@ def _validated(cfg: Config) -> Config:
     if cfg.backend not in BACKEND_CHOICES:
         raise SetupError(
             f"Unknown backend {cfg.backend!r}; choose one of {', '.join(BACKEND_CHOICES)}."
+        )
+    if cfg.answer_mode not in ANSWER_MODES:
+        raise SetupError(
+            f"Unknown answer_mode {cfg.answer_mode!r}; choose one of {', '.join(ANSWER_MODES)}."
         )
     if cfg.backend == "openai" and not cfg.endpoint:
         raise SetupError("The openai backend needs an endpoint: set COACH_ENDPOINT=http://...")

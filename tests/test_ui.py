@@ -125,7 +125,7 @@ def test_guardrail_block_is_labelled_as_such():
 @pytest.fixture
 def fake_asker(coach_home):
     def make(*script):
-        cfg = load_config()
+        cfg = load_config().replace(answer_mode="generate")
         return Asker(
             cfg,
             searcher=hash_searcher(cfg),

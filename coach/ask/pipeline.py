@@ -1,9 +1,14 @@
 """Ask: a question in, a grounded and cited answer out, streamed, in a conversation.
 
-input guardrails -> (follow-up rewriting) -> hybrid search -> scope decision -> prompt with
-numbered sources -> streamed generation -> output guardrails -> AnswerResult (+ turn log).
-The stream holds back its last few characters until the end so that the canary, a leaked
-marker or the abstain marker can be caught before any of it reaches the user.
+input guardrails -> (follow-up rewriting) -> search -> scope decision -> the answer -> output
+guardrails -> AnswerResult (+ turn log). The answer has two modes (`Config.answer_mode`):
+- "quote" (default): the handbook statements that answer the question (compose.py), each cited
+  by its section, with the correction of any erratum they quote, then the section's interview
+  tip; no model writes the facts, so none can be swapped or inverted;
+- "generate": the model writes the answer from numbered sources and the sentence gate (gate.py)
+  checks every sentence before it is shown: faithful sentences pass, garbled ones are replaced by
+  the statement they garbled, unsupported ones are dropped, and the answer says so. If nothing
+  passes, the relevant handbook statements are shown instead, labelled as such.
 Leaves out: retrieval internals (coach/search/), the checks themselves (guardrails/).
 """
 
@@ -16,10 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from coach import guardrails
+from coach.ask.compose import ComposeSettings, compose, render
+from coach.ask.gate import SentenceGate
 from coach.ask.support import support_scores
 from coach.ask.turnlog import TurnLog
 from coach.config import Config
 from coach.errors import BackendError, BadInput
+from coach.handbook import load_errata, load_handbook, statements_by_section
 from coach.llm import CancelToken, Generator, get_generator, prompts
 from coach.search import Searcher, SearchResult, get_searcher
 
@@ -31,6 +39,8 @@ _ANAPHORA = re.compile(
     r"instead|more|same|other|one|ones|example)\b",
     re.IGNORECASE,
 )
+# The coach's own notes inside an answer: italic asides, the ↺ mark of a replaced sentence.
+_NOTES = re.compile(r"\s*\*\([^*]*\)\*|\s*↺|^\*[^*\n]*\*$", re.MULTILINE)
 MAX_HISTORY_TURNS = 3
 MAX_HISTORY_CHARS = 300  # per message: enough to resolve "it", cheap to prefill
 REWRITE_SCHEMA = {
@@ -65,6 +75,11 @@ class AnswerResult:
     # What on_token already showed. When `answer` does not start with it, the checks changed
     # the text and the caller must replace what it showed with `answer`.
     streamed: str = ""
+    mode: str = "quote"  # "quote", "generate", or "fallback" (generated text failed the gate)
+    tip: dict | None = None  # {"id", "label", "text"}: the section's interview tip, verbatim
+    practise: str | None = None  # the handbook question to practise in a mock interview
+    corrections: tuple[dict, ...] = ()  # errata whose span the answer quotes
+    checks: dict = field(default_factory=dict)  # the sentence gate's counts (generate mode)
 
     def to_json(self) -> dict:
         return {
@@ -77,6 +92,11 @@ class AnswerResult:
             "flags": list(self.flags),
             "timing": self.timing,
             "tokens": self.tokens,
+            "mode": self.mode,
+            "tip": self.tip,
+            "practise": self.practise,
+            "corrections": list(self.corrections),
+            "checks": self.checks,
         }
 
 
@@ -113,23 +133,6 @@ def closest_list(result: SearchResult, n: int = 3) -> str:
     return ", ".join(f"{h.id} ({h.title})" for h in result.hits[:n]) or "none"
 
 
-class _HoldBack:
-    """Emit streamed text except the last `keep` characters, which wait for the end."""
-
-    def __init__(self, emit: Callable[[str], None] | None, keep: int):
-        self.emit = emit
-        self.keep = keep
-        self.text = ""
-        self.sent = 0
-
-    def add(self, piece: str) -> None:
-        self.text += piece
-        upto = len(self.text) - self.keep
-        if self.emit and upto > self.sent:
-            self.emit(self.text[self.sent : upto])
-            self.sent = upto
-
-
 @dataclass
 class _Turn:
     """The working state of one Ask turn; `_finish` freezes it into an AnswerResult."""
@@ -143,7 +146,15 @@ class _Turn:
     verdicts: list = field(default_factory=list)
     timing: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=lambda: {"prompt": 0, "completion": 0})
-    hold: _HoldBack | None = None
+    on_token: Callable[[str], None] | None = None
+    shown: str = ""  # what on_token has shown so far
+    mode: str = "quote"
+    extras: dict = field(default_factory=dict)  # tip, practise, corrections, checks
+
+    def emit(self, piece: str) -> None:
+        self.shown += piece
+        if self.on_token:
+            self.on_token(piece)
 
     def add_verdict(self, verdict) -> None:
         self.verdicts.append(verdict)
@@ -165,12 +176,14 @@ class Asker(guardrails.UsesGuards):
         guards: guardrails.Guards | None = None,
         support: Callable | None = None,
         turn_log: TurnLog | None = None,
+        compose_settings: ComposeSettings | None = None,
     ):
         self.cfg = cfg
         self.searcher = searcher or get_searcher(cfg)
         self.generator = generator or get_generator(cfg)
         self._guards = guards
         self.support = support or support_scores
+        self.compose = compose_settings or ComposeSettings()
         self.turn_log = turn_log if turn_log is not None else TurnLog(cfg.logs_dir / "turns.jsonl")
 
     def warm_up(self) -> None:
@@ -198,7 +211,7 @@ class Asker(guardrails.UsesGuards):
         """
         if not isinstance(question, str):
             raise BadInput("The question must be text.")
-        turn = _Turn(question, time.perf_counter())
+        turn = _Turn(question, time.perf_counter(), on_token=on_token)
         safe_question = question
         if check_input:
             verdict = guardrails.check_input(question, context="ask", guards=self.guards)
@@ -221,8 +234,9 @@ class Asker(guardrails.UsesGuards):
             turn.flags.append("out_of_scope")
             text = prompts.render("refusals", "out_of_scope", closest=closest_list(turn.result))
             return self._finish(turn, text, "out_of_scope")
-        turn.sources = self._sources(turn.result)
-        return self._generate(turn, question, on_token, cancel)
+        if self.cfg.answer_mode == "generate":
+            return self._generate(turn, question, cancel)
+        return self._quote(turn)
 
     def _raise_for_size(self, verdict: guardrails.Verdict, question: str) -> None:
         """Empty and oversized questions are bad input, not refusals: say what to change."""
@@ -252,11 +266,61 @@ class Asker(guardrails.UsesGuards):
         except (ValueError, KeyError, TypeError):
             return question  # a failed rewrite still leaves a usable query
 
-    def _sources(self, result: SearchResult) -> list[Source]:
+    # -- the answer ----------------------------------------------------------------------------
+
+    def _statements(self, turn: _Turn) -> tuple[list, float]:
+        """The handbook statements that answer the query, and the best one's relevance."""
+        hits = [(h.id, h.score) for h in turn.result.hits[: self.cfg.k_sources]]
+        index = self.searcher.index
+        return compose(
+            turn.query,
+            hits,
+            statements_by_section(),
+            turn.result.query_vector,
+            lambda sid: index.statement_vectors[index.statement_row[sid]],
+            self.compose,
+        )
+
+    def _sources_for(self, sections: Sequence[str]) -> list[Source]:
+        """One source per section used, its passage the section's statements (the context the
+        answer was checked against, and what the judge and ragas read)."""
+        book, by_section = load_handbook(), statements_by_section()
         return [
-            Source(h.id, h.title, result.chunk_texts[h.chunk_id])
-            for h in result.hits[: self.cfg.k_sources]
+            Source(sid, book.section(sid).title, " ".join(st.text for st in by_section[sid]))
+            for sid in dict.fromkeys(sections)
         ]
+
+    def _teach(self, turn: _Turn, chosen: Sequence) -> str:
+        """The top section's interview tip (verbatim, unless the answer already quotes it) and
+        the question to practise; returns the tip's text for the answer."""
+        top = turn.result.hits[0].id
+        turn.extras["practise"] = top if top.startswith("Q") else None
+        if not top.startswith("Q") or any(st.section == top and st.kind == "tip" for st in chosen):
+            return ""
+        q = load_handbook().question(top)
+        turn.extras["tip"] = {"id": q.id, "label": q.tip_label, "text": q.tip}
+        tip = f"**{q.tip_label}** ({q.id}): {q.tip}"
+        for e in load_errata():
+            if e.question == q.id and e.span in q.tip:
+                tip += f" *({e.note()})*"
+                turn.extras.setdefault("corrections", []).append(e)
+        return tip
+
+    def _quote(self, turn: _Turn, label: str = "") -> AnswerResult:
+        chosen, best = self._statements(turn)
+        if not chosen or best < self.compose.min_relevance:
+            turn.flags.append("abstained")
+            text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
+            return self._finish(turn, text, "abstained")
+        turn.extras.setdefault("checks", {})["statements"] = [st.id for st in chosen]
+        body, corrections = render(chosen, load_errata())
+        turn.extras.setdefault("corrections", []).extend(corrections)
+        turn.sources = self._sources_for([st.section for st in chosen])
+        parts = [label, body, self._teach(turn, chosen)]
+        text = "\n\n".join(p for p in parts if p)
+        turn.timing["first_token_s"] = round(time.perf_counter() - turn.start, 4)
+        turn.emit(text)
+        return self._checked(turn, text)
 
     def _messages(self, question: str, sources: Sequence[Source]) -> list[dict]:
         block = "\n\n".join(
@@ -275,9 +339,12 @@ class Asker(guardrails.UsesGuards):
     def system_prompt(self) -> str:
         return prompts.render("answer", "system", canary=CANARY)
 
-    def _generate(self, turn: _Turn, question: str, on_token, cancel) -> AnswerResult:
-        marker = prompts.load("answer")["abstain_marker"]
-        turn.hold = _HoldBack(on_token, keep=max(len(CANARY), len(marker)) + 2)
+    def _generate(self, turn: _Turn, question: str, cancel) -> AnswerResult:
+        turn.mode = "generate"
+        hits = [h.id for h in turn.result.hits[: self.cfg.k_sources]]
+        turn.sources = self._sources_for(hits)
+        by_section = statements_by_section()
+        gate = SentenceGate([st for sid in hits for st in by_section[sid]], emit=turn.emit)
         t0 = time.perf_counter()
         stream = self.generator.stream(
             self._messages(question, turn.sources),
@@ -287,26 +354,53 @@ class Asker(guardrails.UsesGuards):
         try:
             while True:
                 try:
-                    turn.hold.add(next(stream))
+                    gate.feed(next(stream))
                 except StopIteration as stop:
                     reply = stop.value
                     break
-                if CANARY in turn.hold.text and cancel is not None:
-                    cancel.cancel()
         except BackendError as exc:
             text = prompts.render("refusals", "backend_failed", reason=exc.message)
             return self._finish(turn, text, "backend_error")
+        report = gate.finish()
         turn.timing["first_token_s"] = round(t0 - turn.start + reply.first_token_s, 4)
         turn.add_tokens(reply)
-        raw = reply.text
-        if reply.finish_reason == "cancelled" and CANARY not in raw:
-            raw = raw.rstrip() + " " + prompts.render("refusals", "cancelled")
-        if marker in raw and CANARY not in raw:
+        turn.extras["checks"] = {
+            "sentences": len(report.verdicts),
+            "quoted": report.count("quoted"),
+            "replaced": report.count("garbled"),
+            "dropped": report.count("unsupported"),
+            "bracket_disagreements": report.bracket_disagreements,
+            "verdicts": report.verdicts,
+        }
+        if CANARY in reply.text:
+            # The gate dropped it, but the model tried to reveal its instructions: refuse the
+            # turn with the output guard's verdict on the raw text.
+            return self._checked(turn, reply.text)
+        if report.abstained and not report.shown:
             turn.flags.append("abstained")
             text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
             return self._finish(turn, text, "abstained")
-        text, out_verdict = guardrails.check_output(
-            raw,
+        if not report.shown or report.count("quoted") == 0:
+            # Nothing the model wrote survived as written: show the handbook instead, labelled.
+            turn.flags.append("ungrounded")
+            turn.mode = "fallback"
+            return self._quote(turn, label=prompts.render("refusals", "fallback"))
+        text = " ".join(report.shown)
+        if note := report.note():
+            text += f"\n\n*{note}*"
+            turn.emit(f"\n\n*{note}*")
+        if reply.finish_reason == "cancelled":
+            text += " " + prompts.render("refusals", "cancelled")
+        return self._checked(turn, text)
+
+    def _checked(self, turn: _Turn, text: str) -> AnswerResult:
+        """The output guardrails on the answer's claims; a blocking flag refuses the turn.
+
+        The coach's own notes (errata corrections, the gate's note, the ↺ marks, the fallback
+        label) are not claims about the sources, so the checks read the text without them."""
+        claims = _NOTES.sub("", text)
+        cleaned, verdict = guardrails.check_output(
+            claims,
             [s.id for s in turn.sources],
             CANARY,
             support=lambda sents, passages: self.support(sents, passages),
@@ -314,15 +408,16 @@ class Asker(guardrails.UsesGuards):
             system_prompt=self.system_prompt,
             guards=self.guards,
         )
-        turn.add_verdict(out_verdict)
-        refused = None if out_verdict.allowed else out_verdict.blocking()[0].name
-        return self._finish(turn, text, refused)
+        turn.add_verdict(verdict)
+        refused = None if verdict.allowed else verdict.blocking()[0].name
+        if refused:
+            return self._finish(turn, cleaned, refused)
+        return self._finish(turn, text if cleaned == claims else cleaned, None)
 
     def _finish(self, turn: _Turn, answer: str, refused: str | None = None) -> AnswerResult:
         timing = {"retrieve_s": 0.0, "first_token_s": None, **turn.timing}
         timing["total_s"] = round(time.perf_counter() - turn.start, 4)
         citations = tuple(dict.fromkeys(re.findall(r"\[((?:Q\d{2}|P\d))\]", answer)))
-        hold = turn.hold
         out = AnswerResult(
             question=turn.question,
             answer=answer,
@@ -337,7 +432,17 @@ class Asker(guardrails.UsesGuards):
             retrieved_ids=tuple(h.id for h in turn.result.hits) if turn.result else (),
             verdicts=tuple(v.to_json() for v in turn.verdicts),
             scope_score=round(turn.result.scope_score, 4) if turn.result else None,
-            streamed=hold.text[: hold.sent] if hold else "",
+            streamed=turn.shown,
+            mode=turn.mode,
+            tip=None if refused else turn.extras.get("tip"),
+            practise=None if refused else turn.extras.get("practise"),
+            corrections=()
+            if refused
+            else tuple(
+                {"id": e.id, "question": e.question, "span": e.span, "correction": e.correction}
+                for e in turn.extras.get("corrections", [])
+            ),
+            checks=turn.extras.get("checks", {}),
         )
         self.turn_log.append(out)
         return out

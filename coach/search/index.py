@@ -1,7 +1,9 @@
 """The persisted search index: chunks, FAISS dense vectors and BM25 token lists.
 
 Layout under `index_dir`: `current` is a symlink to a `build-*` directory holding `manifest.json`,
-`chunks.jsonl`, `dense.faiss`, `bm25_tokens.json`, `dense_rows.json` and `scope_negatives.npy` (the
+`chunks.jsonl`, `dense.faiss`, `bm25_tokens.json`, `dense_rows.json`, `statements.npy` (each
+handbook statement's vector, title first, for answers built from statements) and
+`scope_negatives.npy` (the
 vectors of the hand-written out-of-scope questions, coach/search/scope.py). A build is written aside
 and swapped in by replacing the symlink (atomic), so a reader never sees half an index. The manifest
 records the corpus hash, embedding model, chunking parameters, the scope negatives' hash and each
@@ -26,19 +28,20 @@ import numpy as np
 
 from coach.config import Config
 from coach.errors import SetupError
+from coach.handbook import STATEMENTS_VERSION, corpus_hash, load_handbook, statements_by_section
 from coach.handbook import chunk as chunking
-from coach.handbook import corpus_hash, load_handbook
 from coach.search import scope, synthetic
 from coach.search.embed import MODEL_ID, Embedder, default_embedder
 from coach.search.lexical import BM25, tokenize
 
-INDEX_VERSION = "3"
+INDEX_VERSION = "4"
 FILES = (
     "chunks.jsonl",
     "dense.faiss",
     "bm25_tokens.json",
     "dense_rows.json",
     "scope_negatives.npy",
+    "statements.npy",
 )
 
 
@@ -55,6 +58,13 @@ class Index:
     row_chunk: tuple[int, ...] = ()
     # (n, dim) vectors of corpus/scope_negatives.jsonl, for the scope decision.
     negative_vectors: np.ndarray | None = None
+    # (n, dim) vectors of every handbook statement, in `statement_ids` order.
+    statement_ids: tuple[str, ...] = ()
+    statement_vectors: np.ndarray | None = None
+
+    @cached_property
+    def statement_row(self) -> dict[str, int]:
+        return {sid: i for i, sid in enumerate(self.statement_ids)}
 
     @cached_property
     def by_id(self) -> dict[str, chunking.Chunk]:
@@ -85,10 +95,20 @@ def expected_manifest(embedder_name: str = MODEL_ID, doc2query: bool = True) -> 
         "corpus_hash": corpus_hash(),
         "model_id": embedder_name,
         "chunk_version": chunking.CHUNK_VERSION,
+        "statements_version": STATEMENTS_VERSION,
         "max_words": chunking.MAX_WORDS,
         "doc2query": synthetic.synthetic_hash() if doc2query else None,
         "scope_negatives": _file_hash(scope.NEGATIVES_PATH),
     }
+
+
+def statement_texts() -> tuple[tuple[str, ...], list[str]]:
+    """Every handbook statement's id, and the text embedded for it: its section's title first,
+    so "Speed: Greedy — O(V) per step" is found by a question about decoding."""
+    book = load_handbook()
+    titles = {r.id: r.title for r in (*book.questions, *book.parts)}
+    rows = [st for sts in statements_by_section(book).values() for st in sts]
+    return tuple(st.id for st in rows), [f"{titles[st.section]}: {st.text}" for st in rows]
 
 
 def _file_hash(path: Path) -> str | None:
@@ -141,6 +161,8 @@ def build(cfg: Config, embedder: Embedder | None = None, progress=None) -> Path:
         negatives = scope.load_negatives()
         neg_vecs = embedder.embed(negatives) if negatives else np.zeros((0, vectors.shape[1]))
         np.save(tmp_dir / "scope_negatives.npy", np.asarray(neg_vecs, dtype=np.float32))
+        ids, texts = statement_texts()
+        np.save(tmp_dir / "statements.npy", np.asarray(embedder.embed(texts), dtype=np.float32))
         manifest = {
             **expected_manifest(embedder.name, cfg.doc2query),
             "chunks": len(chunks),
@@ -207,7 +229,13 @@ def load(cfg: Config) -> Index:
     tokens = json.loads((current / "bm25_tokens.json").read_text(encoding="utf-8"))
     rows = tuple(json.loads((current / "dense_rows.json").read_text()))
     negatives = np.load(current / "scope_negatives.npy")
-    return Index(chunks, vectors, dense, BM25(tokens), manifest, current, rows, negatives)
+    ids, _texts = statement_texts()
+    statements = np.load(current / "statements.npy")
+    if len(statements) != len(ids):
+        raise ValueError("statements.npy does not match the handbook's statements")
+    return Index(
+        chunks, vectors, dense, BM25(tokens), manifest, current, rows, negatives, ids, statements
+    )
 
 
 def ensure_index(

@@ -64,6 +64,7 @@ class SearchResult:
     hits: tuple[Hit, ...]
     timing: dict = field(default_factory=dict)
     chunk_texts: dict = field(default_factory=dict)  # chunk_id -> passage, for prompts
+    query_vector: np.ndarray | None = None  # the query's embedding, for later stages to reuse
 
     def to_json(self) -> dict:
         return {
@@ -242,7 +243,9 @@ class Searcher:
         hits = collapse(chunk_scores, idx, k)
         decision = scope.decide(sig["scope_score"], threshold=self.scope_threshold)
         texts = {h.chunk_id: idx.by_id[h.chunk_id].text for h in hits}
-        return SearchResult(query, decision.in_scope, decision.score, tuple(hits), timing, texts)
+        return SearchResult(
+            query, decision.in_scope, decision.score, tuple(hits), timing, texts, prepared.vector
+        )
 
     def _linear(self, sig: dict) -> dict[str, float]:
         """Section-level score fusion, given to each section's best chunk.
