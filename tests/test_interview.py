@@ -103,3 +103,10 @@ def test_a_resumed_session_asks_the_pending_follow_up_not_the_question_again(tmp
         assert resumed.answer("More on that point.").kind == "follow_up"
         kinds = [a["kind"] for a in store.attempts(session_id=resumed.id)]
         assert sorted(kinds) == ["follow_up", "graded"] and resumed.done
+
+
+def test_a_session_can_practise_named_questions(store, grader):
+    session = InterviewSession.start(store, grader, questions=["q21", "17", "Q21"])
+    assert session.plan == ["Q21", "Q17"] and session.current().id == "Q21"
+    with pytest.raises(BadInput):
+        plan_questions(store, questions=["P3"])  # a part intro is not a question

@@ -41,7 +41,7 @@ def all_points():
 
 def test_file_header():
     assert RAW["version"] == 1
-    assert RAW["generated_by"] == "python -m coach.interview.rubric_draft, then corrected by hand"
+    assert RAW["generated_by"].startswith("python -m coach.interview.rubric_draft")
 
 
 def test_every_question_has_a_rubric_and_nothing_else():
@@ -81,7 +81,8 @@ def test_points_are_short_and_distinct_within_a_question():
         texts = [p["point"] for p in RAW["rubrics"][qid]["points"]]
         assert len(set(texts)) == len(texts), qid
         for point in RAW["rubrics"][qid]["points"]:
-            assert 3 <= len(point["point"].split()) <= 25, point["id"]
+            # Reviewed points name the mechanism or trade-off, not only a term (mean 33 words).
+            assert 3 <= len(point["point"].split()) <= 80, point["id"]
 
 
 def test_keywords_are_non_empty_lower_case_and_not_repeated_within_a_question():
@@ -89,7 +90,7 @@ def test_keywords_are_non_empty_lower_case_and_not_repeated_within_a_question():
         seen: set[str] = set()
         for point in RAW["rubrics"][qid]["points"]:
             keywords = point["keywords"]
-            assert 2 <= len(keywords) <= 5, point["id"]
+            assert 2 <= len(keywords) <= 6, point["id"]
             for keyword in keywords:
                 assert keyword.strip() and keyword == keyword.lower(), (point["id"], keyword)
             assert not seen & set(keywords), (point["id"], seen & set(keywords))
@@ -224,3 +225,17 @@ def test_draft_command_writes_json_and_compares(tmp_path):
     assert counts["final_points"] == len(all_points())
     classified = ("kept", "rewritten", "from_candidate", "added")
     assert sum(counts.get(k, 0) for k in classified) == counts["final_points"]
+
+
+def test_no_keyword_is_already_in_the_question_and_none_is_a_single_letter():
+    from coach.interview.grade import fold_math
+    from coach.search import tokenize
+
+    book = load_handbook()
+    for qid in QUESTION_IDS:
+        question = set(tokenize(fold_math(book.question(qid).question)))
+        for point in RAW["rubrics"][qid]["points"]:
+            for keyword in point["keywords"]:
+                terms = tokenize(fold_math(keyword))
+                assert terms and not set(terms) <= question, (point["id"], keyword)
+                assert len(keyword.strip()) > 1, (point["id"], keyword)

@@ -9,7 +9,7 @@ split_sentences, support_scores, TurnLog, combine (the judge's mixing rule).
 Must not import: interview, evals, ui, cli, search.training.
 """
 
-from coach.ask.judge import Judge, JudgeSettings, combine
+from coach.ask.judge import Judge, JudgeSettings, combine, contradiction_flags
 from coach.ask.pipeline import CANARY, MAX_HISTORY_TURNS, AnswerResult, Asker, Source
 from coach.ask.support import split_sentences, support_scores
 from coach.ask.turnlog import TurnLog
@@ -24,6 +24,7 @@ __all__ = [
     "Source",
     "TurnLog",
     "combine",
+    "contradiction_flags",
     "split_sentences",
     "support_scores",
 ]

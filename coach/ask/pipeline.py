@@ -341,8 +341,11 @@ class Asker(guardrails.UsesGuards):
 
     def _generate(self, turn: _Turn, question: str, cancel) -> AnswerResult:
         turn.mode = "generate"
-        hits = [h.id for h in turn.result.hits[: self.cfg.k_sources]]
-        turn.sources = self._sources_for(hits)
+        top = turn.result.hits[: self.cfg.k_sources]
+        hits = [h.id for h in top]
+        # The prompt gets each hit's best chunk (prefill dominates latency); the gate checks
+        # against every statement of those sections.
+        turn.sources = [Source(h.id, h.title, turn.result.chunk_texts[h.chunk_id]) for h in top]
         by_section = statements_by_section()
         gate = SentenceGate([st for sid in hits for st in by_section[sid]], emit=turn.emit)
         t0 = time.perf_counter()
@@ -371,6 +374,7 @@ class Asker(guardrails.UsesGuards):
             "dropped": report.count("unsupported"),
             "bracket_disagreements": report.bracket_disagreements,
             "verdicts": report.verdicts,
+            "model_text": reply.text,  # before the gate, for the eval's before/after figures
         }
         if CANARY in reply.text:
             # The gate dropped it, but the model tried to reveal its instructions: refuse the

@@ -222,6 +222,8 @@ def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
         print(result.answer[len(result.streamed) :])
     if result.sources and not result.refused:
         print("\nSources: " + ", ".join(f"[{s.id}] {s.title}" for s in result.sources))
+    if result.practise:
+        print(f"Practise it: coach interview --question {result.practise}")
     notes = [f for f in result.flags if f not in ("out_of_scope",)]
     if notes:
         print(f"Flags: {', '.join(notes)}")
@@ -362,12 +364,17 @@ def cmd_interview(args: argparse.Namespace, out: JsonOut | None) -> int:
     cfg = load_config()
     store = _progress_store(cfg)
     grader = Grader(cfg)
-    session = InterviewSession.resume(store, grader) if args.resume else None
+    session = InterviewSession.resume(store, grader) if args.resume and not args.question else None
     if args.resume and session is None:
         print("No unfinished interview to resume; starting a new one.")
     if session is None:
         session = InterviewSession.start(
-            store, grader, part=args.part, count=args.count, mode=args.mode
+            store,
+            grader,
+            part=args.part,
+            count=args.count,
+            mode=args.mode,
+            questions=args.question,
         )
     due = store.due(dt.datetime.now(dt.UTC))
     print(f"Mock interview: {len(session.plan)} questions. {len(due)} reviews due overall.")

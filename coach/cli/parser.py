@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         help="due reviews first (default), weakest first, or unseen questions first",
     )
     sp.add_argument("--resume", action="store_true", help="resume the last unfinished session")
+    sp.add_argument(
+        "--question",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="practise this question (Q21, q21 or 21); repeat for several",
+    )
     sp = add("progress", "export, import or reset your progress", json_flag=False)
     sp.add_argument("action", choices=("export", "import", "reset", "due"))
     sp.add_argument("path", nargs="?", help="file for import/export (default stdout/stdin)")

@@ -159,6 +159,13 @@ def summarize(records: Sequence[dict]) -> dict:
         # -- generate mode: the sentence gate ------------------------------------------------
         "gate": {
             "answers": len(checks),
+            # What the model wrote before the gate, by the same checks as what was shown.
+            "model_answers_contradicting": sum(
+                bool(r.get("model_must_not_made")) for r in answered if "model_text" in r
+            ),
+            "model_answers_with_ungrounded_text": sum(
+                bool(r.get("model_ungrounded")) for r in answered if "model_text" in r
+            ),
             "sentences": sum(c["sentences"] for c in checks),
             "replaced": sum(c["replaced"] for c in checks),
             "dropped": sum(c["dropped"] for c in checks),
@@ -241,7 +248,9 @@ class _Checker:
             ),
             "first_token_s": result.timing.get("first_token_s"),
             "ask_seconds": result.timing.get("total_s"),
-            "checks": {k: v for k, v in result.checks.items() if k != "verdicts"},
+            "checks": {
+                k: v for k, v in result.checks.items() if k not in ("verdicts", "model_text")
+            },
             "gate_verdicts": result.checks.get("verdicts", []),
             "must_not_made": [],
             "ungrounded": [],
@@ -253,6 +262,11 @@ class _Checker:
         candidates = [st for sid in row["reference_context_ids"] for st in self.by_section[sid]]
         quoted = result.checks.get("statements", [])
         record["must_not_made"] = must_not_stated(row.get("must_not", []), result.answer)
+        if "model_text" in result.checks:  # generate mode: what the model wrote, before the gate
+            raw = result.checks["model_text"]
+            record["model_text"] = raw
+            record["model_must_not_made"] = must_not_stated(row.get("must_not", []), raw)
+            record["model_ungrounded"] = ungrounded_sentences(raw, self.all)
         record["ungrounded"] = ungrounded_sentences(result.answer, self.all)
         record["key_facts_present"] = key_facts_present(
             row.get("key_facts", []), result.answer, quoted, candidates, self.embed

@@ -149,3 +149,32 @@ def finish(cfg: Config, report: dict, start: float) -> dict:
         "report": str(path),
         "seconds": round(time.perf_counter() - start, 2),
     }
+
+
+def bootstrap_interval(
+    stat, samples: Sequence, n: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float] | None:
+    """A percentile bootstrap interval for `stat(resampled samples)`; resamples where the
+    statistic is undefined (NaN) are skipped. Deterministic for a given seed.
+
+    >>> lo, hi = bootstrap_interval(lambda xs: sum(xs) / len(xs), [0, 1] * 50)
+    >>> 0.38 < lo < 0.5 < hi < 0.62
+    True
+    """
+    import random
+
+    if not samples:
+        return None
+    rng = random.Random(seed)
+    values = []
+    for _ in range(n):
+        resample = [samples[rng.randrange(len(samples))] for _ in samples]
+        v = stat(resample)
+        if not math.isnan(v):
+            values.append(v)
+    if not values:
+        return None
+    values.sort()
+    low = values[int((1 - level) / 2 * (len(values) - 1))]
+    high = values[int((1 + level) / 2 * (len(values) - 1))]
+    return round(low, 4), round(high, 4)

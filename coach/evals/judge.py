@@ -1,13 +1,17 @@
 """Judge eval: how well each faithfulness judge separates faithful answers from unfaithful ones.
 
-Dataset: evals/judge/set.jsonl (frozen dev/test split by source question): triples of a
-question, the handbook sections it is judged against, and an answer labelled faithful or not,
-with a label per sentence. Judges compared, on the same rows:
+Datasets (frozen): evals/judge/set.jsonl (dev/test split by source question) and
+evals/judge/swaps.jsonl (faithful answers and their swapped-roles or inverted-direction twins,
+same split), reported together and per category; on the test split also evals/judge/fresh.jsonl,
+answers written in their own words by an author who never saw the judge (the held-out figure).
+Each row is a question, the handbook sections it is judged against, and an answer labelled
+faithful or not, with a label per sentence. Judges compared, on the same rows:
 - `coach`: the product's judge (LLM verdicts + support score, coach/ask/judge.py);
 - `support`: the deterministic support score alone;
 - `llm`: the LLM verdicts alone (share of sentences it calls supported);
 - `ragas`: ragas 0.4.3 Faithfulness with the same local model as judge (llama_cpp.server), on a
-  stratified subset because it costs ~35-49 s per answer on this CPU.
+  stratified subset because it costs ~35-49 s per answer on this CPU; the coach judge is scored on
+  the same subset, each AUC with a bootstrap 95% interval.
 Per judge: ROC AUC (faithful = positive), accuracy at its threshold, same-question pairs where
 the unfaithful answer scores below the faithful one, sentence-level precision/recall of
 "unsupported" flags, seconds per answer, NaN count. The raw per-row signals are cached in
@@ -25,17 +29,26 @@ from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
-from coach.ask import JudgeSettings, combine, split_sentences
+from coach.ask import JudgeSettings, combine, contradiction_flags, split_sentences
 from coach.config import Config
-from coach.evals.common import finish, load_rows, percentile, roc_auc, stratified_sample
+from coach.evals.common import (
+    bootstrap_interval,
+    finish,
+    load_rows,
+    percentile,
+    roc_auc,
+    stratified_sample,
+)
 
 DATASET = "judge/set.jsonl"
-RAGAS_FULL = 12  # ragas rows in a full run (of the split), stratified by category
+SWAPS = "judge/swaps.jsonl"
+FRESH = "judge/fresh.jsonl"
+RAGAS_FULL = 40  # ragas rows in a full run (of the split), stratified by category
 RAGAS_LIMITED = 2  # ragas rows when --limit is used (CI smoke: proves the plumbing)
 
 
 def _key(row: dict, model: str) -> str:
-    blob = json.dumps([row["answer"], row["sources"], model, "judge.yaml:2"], sort_keys=True)
+    blob = json.dumps([row["answer"], row["sources"], model, "judge.yaml:3"], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -76,16 +89,19 @@ def labelled_sentences(row: dict) -> tuple[list[str], list[bool]]:
 
 def _signals(row: dict, judge, cache: RowCache) -> dict:
     key = _key(row, judge.name)
+    sentences, _ = labelled_sentences(row)
+    passages = judge.passages(row["sources"])
+    # Cheap and deterministic: recomputed every run, so changing the rules needs no model.
+    flags = contradiction_flags(sentences, passages)
     hit = cache.get(key)
     if hit is not None:
-        return hit
-    sentences, _ = labelled_sentences(row)
+        return {**hit, "contradictions": flags}
     t = time.perf_counter()
-    support, llm = judge.signals(sentences, judge.passages(row["sources"]))
+    support, llm = judge.signals(sentences, passages)
     item = {"key": key, "id": row["id"], "support": support, "llm": llm}
     item["seconds"] = round(time.perf_counter() - t, 3)
     cache.put(item)
-    return item
+    return {**item, "contradictions": flags}
 
 
 def score_rows(rows: list[dict], signals: dict[str, dict], settings: JudgeSettings) -> dict:
@@ -94,7 +110,8 @@ def score_rows(rows: list[dict], signals: dict[str, dict], settings: JudgeSettin
     for row in rows:
         sig = signals[row["id"]]
         sentences, _ = labelled_sentences(row)
-        coach = combine(sentences, sig["support"], sig["llm"], settings, "coach")
+        flags = sig.get("contradictions")
+        coach = combine(sentences, sig["support"], sig["llm"], settings, "coach", flags)
         support_only = combine(sentences, sig["support"], None, settings, "support")
         llm_only = combine(
             sentences, sig["llm"], None, replace(settings, sentence_threshold=0.5), "llm"
@@ -138,6 +155,32 @@ def judge_metrics(rows: list[dict], scored: dict, name: str, threshold: float) -
     }
 
 
+def by_category(rows: list[dict], scored: dict, name: str) -> dict:
+    """AUC of faithful rows against each unfaithful category's rows."""
+    pos = [scored[r["id"]][name][0] for r in rows if r["label"] == "faithful"]
+    out = {}
+    for cat in sorted({r["category"] for r in rows if r["label"] != "faithful"}):
+        neg = [scored[r["id"]][name][0] for r in rows if r["category"] == cat]
+        pos_ok = [v for v in pos if not math.isnan(v)]
+        neg_ok = [v for v in neg if not math.isnan(v)]
+        auc = roc_auc(pos_ok, neg_ok) if pos_ok and neg_ok else None
+        out[cat] = {"n": len(neg), "auc": None if auc is None else round(auc, 4)}
+    return out
+
+
+def auc_interval(rows: list[dict], values: dict[str, float]) -> tuple[float, float] | None:
+    """Bootstrap 95% interval of the AUC, resampling rows."""
+
+    def stat(sample):
+        pos = [values[r["id"]] for r in sample if r["label"] == "faithful"]
+        neg = [values[r["id"]] for r in sample if r["label"] != "faithful"]
+        pos = [v for v in pos if not math.isnan(v)]
+        neg = [v for v in neg if not math.isnan(v)]
+        return roc_auc(pos, neg) if pos and neg else float("nan")
+
+    return bootstrap_interval(stat, rows)
+
+
 def same_question_pairs(rows: list[dict], values: dict[str, float]) -> dict:
     """(faithful, unfaithful) pairs on the same source question: unfaithful scored lower?"""
     total = right = 0
@@ -160,8 +203,10 @@ def tune(rows: list[dict], signals: dict[str, dict]) -> list[dict]:
     grid = []
     shares = [0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0]
     thresholds = [0.4, 0.5, 0.6, 0.7]
-    for share, threshold, min_share in product(shares, thresholds, [0.0, 0.5, 1.0]):
-        settings = JudgeSettings(share, threshold, min_share)
+    for share, threshold, min_share, cap in product(
+        shares, thresholds, [0.0, 0.5, 1.0], [0.1, 0.3, 0.5, 1.0]
+    ):
+        settings = JudgeSettings(share, threshold, min_share, cap)
         m = judge_metrics(rows, score_rows(rows, signals, settings), "coach", threshold)
         grid.append({**vars(settings), **m})
     return sorted(grid, key=lambda g: (-(g["auc"] or 0), -(g["accuracy"] or 0)))
@@ -190,9 +235,10 @@ def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress, passages)
     scored = {rid: {"ragas": (v, [])} for rid, v in values.items()}
     metrics = judge_metrics(subset, scored, "ragas", threshold=0.5)
     metrics["rows"] = len(subset)
+    metrics["auc_interval_95"] = auc_interval(subset, values)
     metrics["seconds_per_answer_p50"] = round(percentile(seconds, 50), 2) if seconds else None
     metrics["judge"] = stats["judge"]
-    return {"metrics": metrics, "values": values}
+    return {"metrics": metrics, "values": values, "subset": subset}
 
 
 def run(
@@ -206,37 +252,65 @@ def run(
     from coach.ask import Judge
 
     start = time.perf_counter()
-    rows = stratified_sample(load_rows(DATASET, split), limit, key=lambda r: r["category"])
+    rows = load_rows(DATASET, split) + load_rows(SWAPS, split)
+    rows = stratified_sample(rows, limit, key=lambda r: r["category"])
+    # The held-out set is test-only: it is never looked at while tuning.
+    fresh = load_rows(FRESH, "test") if split == "test" else []
+    fresh = stratified_sample(fresh, limit, key=lambda r: r["category"]) if fresh else []
     judge = judge or Judge(cfg)
     judge.warm_up()
     cache = RowCache(cfg.home / "cache" / "judge-coach.jsonl")
     signals = {}
-    for i, row in enumerate(rows, 1):
+    for i, row in enumerate(rows + fresh, 1):
         signals[row["id"]] = _signals(row, judge, cache)
         if progress:
-            progress(f"  judge {i}/{len(rows)} {row['id']}")
+            progress(f"  judge {i}/{len(rows) + len(fresh)} {row['id']}")
     settings = judge.settings
-    scored = score_rows(rows, signals, settings)
     threshold = settings.sentence_threshold
-    metrics = {
-        "n": len(rows),
-        "faithful": sum(r["label"] == "faithful" for r in rows),
-        "judges": {
-            name: judge_metrics(rows, scored, name, threshold)
-            for name in ("coach", "support", "llm")
-        },
-        "settings": vars(settings),
-        "judge": judge.name,
-        "seconds_per_answer_p50": round(
-            percentile([s["seconds"] for s in signals.values()], 50), 2
-        ),
-    }
+
+    def measure(subset: list[dict]) -> dict:
+        scored = score_rows(subset, signals, settings)
+        out = {
+            "n": len(subset),
+            "faithful": sum(r["label"] == "faithful" for r in subset),
+            "judges": {
+                name: judge_metrics(subset, scored, name, threshold)
+                for name in ("coach", "support", "llm")
+            },
+            "by_category": by_category(subset, scored, "coach"),
+        }
+        coach_values = {r["id"]: scored[r["id"]]["coach"][0] for r in subset}
+        out["judges"]["coach"]["auc_interval_95"] = auc_interval(subset, coach_values)
+        return out, scored
+
+    metrics, scored = measure(rows)
+    metrics.update(
+        {
+            "swap_rows": sum(r["id"].startswith("js-") for r in rows),
+            "settings": vars(settings),
+            "judge": judge.name,
+            "seconds_per_answer_p50": round(
+                percentile([s["seconds"] for s in signals.values()], 50), 2
+            ),
+        }
+    )
+    if fresh:
+        metrics["fresh"], _ = measure(fresh)
     report = {"suite": "judge", "split": split, "n": len(rows), "metrics": metrics}
     if split == "dev":
         report["tuning_grid"] = tune(rows, signals)
     if with_ragas:
         ragas = _ragas(cfg, rows, limit, progress, judge.passages)
         metrics["judges"]["ragas"] = ragas["metrics"]
+        # The coach judge on exactly the rows ragas judged, so the two AUCs compare.
+        same = ragas["subset"]
+        values = {r["id"]: scored[r["id"]]["coach"][0] for r in same}
+        metrics["judges"]["coach_on_ragas_rows"] = {
+            **judge_metrics(same, {k: {"coach": scored[k]["coach"]} for k in values}, "coach",
+                            threshold),
+            "rows": len(same),
+            "auc_interval_95": auc_interval(same, values),
+        }  # fmt: skip
         report["ragas_values"] = ragas["values"]
     report["rows"] = [
         {
@@ -247,6 +321,7 @@ def run(
             "support": scored[r["id"]]["support"][0],
             "llm": scored[r["id"]]["llm"][0],
             "llm_sentences": signals[r["id"]]["llm"],
+            "contradictions": signals[r["id"]].get("contradictions"),
         }
         for r in rows
     ]

@@ -6,7 +6,7 @@ Job: `corpus/handbook.txt` -> a `Handbook` of 50 `Question`s (Q01..Q50) and 9 `P
 the errata (`corpus/errata.json`): where the handbook is wrong, and the correction.
 Public names: load_handbook, Handbook, Question, Part, Table, Paragraph, Diagram, normalize_id,
 corpus_hash, QUESTION_COUNT, Chunk, chunk_handbook, CHUNK_VERSION, MAX_WORDS, Statement,
-statements_by_section, Erratum, load_errata, errata_in.
+statements_by_section, split_statements, Erratum, load_errata, errata_in.
 Must not import: any other stage (search, llm, guardrails, ask, interview, evals, ui, cli).
 """
 
@@ -25,8 +25,10 @@ from coach.handbook.parse import (
     normalize_id,
 )
 from coach.handbook.statements import STATEMENTS_VERSION, Statement, statements_by_section
+from coach.handbook.statements import split_sentences as split_statements
 
 __all__ = [
+    "split_statements",
     "STATEMENTS_VERSION",
     "Erratum",
     "errata_in",

@@ -260,12 +260,29 @@ def _units(sentences: list[str]) -> list[str]:
     return sentences + pairs
 
 
+_MATH = str.maketrans(
+    {
+        "–": "-", "—": "-", "−": "-", "‑": "-", "×": "x", "·": "*", "√": " sqrt ",
+        "ᵀ": "^t", "⊤": "^t", "²": "^2", "³": "^3", "⁻": "^-", "¹": "^1", "ₖ": "_k", "ᵢ": "_i",
+    }
+)  # fmt: skip
+
+
+def fold_math(text: str) -> str:
+    """Typed and typeset forms made equal, for keyword matching on both sides.
+
+    >>> fold_math("QKᵀ/√d_k, 2–5× cost")
+    'qk^t/ sqrt d_k, 2-5x cost'
+    """
+    return text.translate(_MATH).lower()
+
+
 def _keyword_share(point: RubricPoint, answer_terms: set[str]) -> float:
     if not point.keywords:
         return 0.0
     hits = 0
     for keyword in point.keywords:
-        terms = tokenize(keyword)
+        terms = tokenize(fold_math(keyword))
         hits += bool(terms) and all(t in answer_terms for t in terms)
     return hits / len(point.keywords)
 
@@ -373,7 +390,7 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         n = len(rubric.points)
         per_point = np.maximum(sims[:n], sims[n:])  # the point or its handbook passage
         topic = float(per_point.max())
-        answer_terms = set(tokenize(answer))
+        answer_terms = set(tokenize(fold_math(answer)))
         llm = self._llm_values(question, rubric, answer, per_point.max(axis=1), tokens)
         out = []
         for i, point in enumerate(rubric.points):

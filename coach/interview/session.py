@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from coach.errors import BadInput
@@ -34,8 +35,13 @@ def plan_questions(
     count: int = 5,
     mode: str = "due",
     now: dt.datetime | None = None,
+    questions: Sequence[str] = (),
 ) -> list[str]:
-    """The question ids for a new session: a part (or all), ordered by the scheduler."""
+    """The question ids for a new session: the named `questions` ("Q21", "21"), in that order,
+    or else a part (or all) ordered by the scheduler."""
+    if questions:
+        book = load_handbook()
+        return list(dict.fromkeys(book.question(ref).id for ref in questions))
     if mode not in MODES:
         raise BadInput(f"unknown interview mode {mode!r}; use one of {', '.join(MODES)}")
     if not 1 <= count <= MAX_COUNT:
@@ -98,8 +104,11 @@ class InterviewSession:
         count: int = 5,
         mode: str = "due",
         now: dt.datetime | None = None,
+        questions: Sequence[str] = (),
     ) -> InterviewSession:
-        plan = plan_questions(store, part=part, count=count, mode=mode, now=now)
+        plan = plan_questions(
+            store, part=part, count=count, mode=mode, now=now, questions=questions
+        )
         session_id = store.start_session(mode, part, len(plan), plan)
         return cls(store, grader, session_id)
 

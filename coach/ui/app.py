@@ -7,6 +7,8 @@ record), Progress (coach.interview.store: history, plots, export/import/reset), 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import gradio as gr
 
 from coach.config import Config, load_config
@@ -28,9 +30,11 @@ def build_app(cfg: Config | None = None, state: ServerState | None = None) -> gr
     with gr.Blocks(title="Interview Coach") as app:
         gr.Markdown("# Interview Coach\nPractise for LLM engineering interviews, offline.")
         banner = gr.Markdown("", elem_id="banner")
-        ctx = UiContext(state, app, banner)
+        practise = gr.Textbox(visible="hidden", elem_id="practise-request")
+        ctx = UiContext(state, app, banner, practise)
         settings.build(ctx)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            ctx = replace(ctx, tabs=tabs)
             for build in TABS:
                 build(ctx)
     return app

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections.abc import Callable, Generator, Sequence
 
 import gradio as gr
@@ -56,6 +57,7 @@ class ChatSession:
         self.recorded = False  # whether that turn went into `history`
         self.busy = False
         self.cancel: CancelToken | None = None
+        self.practise: str | None = None  # the question the last answer came from
         self.lock = threading.Lock()
 
     def __deepcopy__(self, memo) -> ChatSession:
@@ -177,6 +179,14 @@ def clear_conversation(session: ChatSession):
     return [], gr.Radio(choices=[], value=None, label="Sources"), "", PANEL_HINT
 
 
+def practise_button(session: ChatSession):
+    """Offer the question the last answer came from as a one-question mock interview."""
+    ref = session.practise
+    if not ref:
+        return gr.Button(visible=False)
+    return gr.Button(f"Practise {ref} in a mock interview", visible=True)
+
+
 def open_section(state: ServerState, ref: str | None) -> str:
     if not ref:
         return gr.skip()
@@ -227,7 +237,8 @@ def respond(state: ServerState, session: ChatSession):
         return
     extras: tuple = (gr.skip(), "", gr.skip())
     try:
-        yield first, gr.skip(), f"Answering on {state.cfg.model}…", gr.skip()
+        status = "Warming up the models (first start)…" if state.warming else "Answering…"
+        yield first, gr.skip(), status, gr.skip()
         try:
             asker = state.asker()
             stream = stream_answer(asker.ask, question, history, token)
@@ -252,6 +263,7 @@ def respond(state: ServerState, session: ChatSession):
             if session.cancel is not token:
                 return
             message["content"] = content
+            session.practise = result.practise if result is not None else None
             if result is not None and not result.refused:
                 session.history += [
                     {"role": "user", "content": question},
@@ -298,6 +310,9 @@ def build(ctx: UiContext) -> None:
                     retry = gr.Button("Retry last", elem_id="ask-retry")
                     clear = gr.Button("Clear conversation", elem_id="ask-clear")
                 status = gr.Markdown("", elem_id="ask-status")
+                practise = gr.Button(
+                    "Practise this question", visible=False, elem_id="ask-practise", size="sm"
+                )
                 gr.Examples([[q] for q in EXAMPLES], inputs=[box], label="Start from an example")
             with gr.Column(scale=2):
                 sources = gr.Radio([], label="Sources", elem_id="ask-sources")
@@ -319,6 +334,16 @@ def build(ctx: UiContext) -> None:
     retried = retry.click(prepare_retry, session, chat, queue=False).success(
         answer, session, outputs, **model_queue
     )
+    for event in (asked, retried):
+        event.then(practise_button, session, practise, queue=False)
+    if ctx.practise is not None:
+        # A fresh value each click, so asking for the same question twice still starts it.
+        practise.click(
+            lambda s: f"{s.practise}@{time.time():.3f}" if s.practise else "",
+            session,
+            ctx.practise,
+            queue=False,
+        )
     stop.click(stop_turn, session, [chat, status], cancels=[asked, retried], queue=False)
     # The chat's own trash icon clears the same conversation as the button.
     gr.on(

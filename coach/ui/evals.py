@@ -124,9 +124,10 @@ def poll(state: ServerState, seen: dict) -> tuple:
     version = job.version if job else 0
     first = seen.get("version") is None
     running = job is not None and job.status == "running"
-    if not first and version == seen["version"] and not running:
+    warm = state.warming_line()
+    if not first and version == seen["version"] and not running and warm == seen.get("warm"):
         return (gr.skip(),) * 6
-    seen["version"] = version
+    seen["version"], seen["warm"] = version, warm
     viewer = (gr.skip(),) * 3
     reports = gr.skip()
     if job is not None and job.status == "done" and seen.get("shown") != job.id:
@@ -140,7 +141,7 @@ def poll(state: ServerState, seen: dict) -> tuple:
         if newest is not None and job is None:
             viewer = load_report(newest)
         reports = gr.Dropdown(choices=choices, value=newest if job is None else None)
-    return (banner(job), progress_html(job), *viewer, reports)
+    return (warm or banner(job), progress_html(job), *viewer, reports)
 
 
 def build(ctx: UiContext) -> None:

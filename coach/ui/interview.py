@@ -253,7 +253,12 @@ def _after(state: ServerState, holder: InterviewState, session: InterviewSession
 
 
 def start_interview(
-    state: ServerState, holder: InterviewState, part: str, count: float, mode: str
+    state: ServerState,
+    holder: InterviewState,
+    part: str,
+    count: float,
+    mode: str,
+    questions: tuple[str, ...] = (),
 ) -> dict:
     with holder.lock:
         if holder.busy:
@@ -265,6 +270,7 @@ def start_interview(
                 part=None if part in (None, "", ALL_PARTS) else part,
                 count=int(count or 5),
                 mode=mode or "due",
+                questions=questions,
             )
         except CoachError as exc:
             return {"status": _problem(state, exc, "Could not start")}
@@ -483,6 +489,17 @@ def build(ctx: UiContext) -> None:
     nxt.click(with_state(next_question), holder, outputs, queue=False)
     tab.select(with_state(on_show), holder, outputs, queue=False, show_progress="hidden")
     ctx.blocks.load(with_state(on_show), holder, outputs, queue=False, show_progress="hidden")
+
+    def practise(page: InterviewState, ref: str) -> tuple:
+        """Start a one-question interview on the question an Ask answer came from."""
+        qid = (ref or "").split("@")[0]
+        if not qid:
+            return (gr.skip(),) * (len(OUTPUTS) + 1)
+        view = start_interview(state, page, ALL_PARTS, 1, "due", questions=(qid,))
+        return (*(view.get(name, gr.skip()) for name in OUTPUTS), gr.Tabs(selected="interview"))
+
+    if ctx.practise is not None:
+        ctx.practise.change(practise, [holder, ctx.practise], [*outputs, ctx.tabs], queue=False)
 
     def show(ref: str | None) -> str:
         return ask.open_section(state, ref)

@@ -101,6 +101,20 @@ class ServerState:
         print(f"[coach ui] model switched to {model} for the whole server", file=sys.stderr)
         return cfg
 
+    @property
+    def warming(self) -> bool:
+        """True while the background warm-up still loads the index, guards and model."""
+        return self._warming is not None and self._warming.is_alive()
+
+    def warming_line(self) -> str:
+        """The page-wide line during warm-up ("" once ready)."""
+        if not self.warming:
+            return ""
+        return (
+            "**Warming up:** loading the search index, the guardrails and the model on this "
+            "server. The first answer waits for it; later ones don't."
+        )
+
     def warm_up_in_background(self) -> None:
         """Load index, guards and model while the page opens, so the first answer is quicker.
 
@@ -125,3 +139,5 @@ class UiContext:
     state: ServerState
     blocks: Any  # the gr.Blocks being built, for page-load events
     banner: Any  # a gr.Markdown above the tabs: what the server is busy with
+    practise: Any = None  # a hidden gr.Textbox: Ask writes a question id, Mock interview starts it
+    tabs: Any = None  # the gr.Tabs, so one tab can switch to another
