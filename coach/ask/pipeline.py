@@ -308,6 +308,7 @@ class Asker(guardrails.UsesGuards):
 
     def _quote(self, turn: _Turn, label: str = "") -> AnswerResult:
         chosen, best = self._statements(turn)
+        turn.extras.setdefault("checks", {})["relevance"] = round(best, 4)
         if not chosen or best < self.compose.min_relevance:
             turn.flags.append("abstained")
             text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
