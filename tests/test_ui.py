@@ -259,6 +259,17 @@ def test_switching_the_model_keeps_the_loaded_search_and_guards(fake_asker):
     assert "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf" in table and "all-MiniLM-L6-v2" in table
 
 
+def test_settings_show_broken_retrieval_defaults_with_the_fix(fake_asker, monkeypatch, tmp_path):
+    from coach.search import rerank
+
+    state = ServerState(load_config(), asker=fake_asker())
+    assert "(dev-split decision:" in settings.facts(state)
+    monkeypatch.setattr(rerank, "DEFAULTS_PATH", tmp_path / "retrieval_defaults.json")
+    table = settings.facts(state)
+    assert "**unknown: The retrieval defaults" in table
+    assert "git checkout -- corpus/retrieval_defaults.json" in table
+
+
 def test_a_model_that_cannot_load_leaves_the_working_one(fake_asker, monkeypatch):
     def broken(self):
         raise SetupError("The model file is corrupt. Run: ./scripts/setup.sh")

@@ -20,14 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from coach.config import _default_home
 from coach.interview import load_rubrics
+from tests.conftest import SETUP_MODELS  # where setup assembled the models
 
 pytestmark = [pytest.mark.real, pytest.mark.browser]
 
 REPO = Path(__file__).resolve().parent.parent
-# Where setup assembled the models (as in conftest, which `pytest` alone cannot import).
-SETUP_MODELS = Path(os.environ.get("COACH_TEST_MODELS_DIR", _default_home() / "models"))
 ARTIFACTS = Path(os.environ.get("COACH_TEST_ARTIFACTS", "/tmp/coach-artifacts"))
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -62,10 +62,7 @@ def _synthetic_overlap(embedder) -> dict:
 
 def _scope_training() -> dict:
     """What the scope model was fitted on (corpus/scope_model.json), for the report."""
-    try:
-        return scope.model().get("training", {})
-    except (OSError, ValueError):
-        return {}
+    return scope.model().get("training", {})  # a missing model is a SetupError, not {}
 
 
 def run(
@@ -139,7 +136,9 @@ def run(
         },
         "scope": {
             "signal": scope.SIGNAL,
-            "threshold": scope.THRESHOLD,
+            "threshold": scope.threshold()
+            if getattr(searcher, "scope_threshold", None) is None
+            else searcher.scope_threshold,
             "training": _scope_training(),
             "oos_recall": round(oos_flagged / oos_total, 4) if oos_total else None,
             "oos_precision": round(oos_flagged / (oos_flagged + in_flagged), 4)

@@ -22,12 +22,66 @@ DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
 TRAIN_VERSION = "1"
 
 
-def defaults() -> dict:
-    """The dev-split decisions: {"use_reranker": bool, "train": {...}, "fusion": {...}, ...}."""
+DEFAULTS_FIX = (
+    "restore it (git checkout -- corpus/retrieval_defaults.json); it is written by hand from "
+    "coach eval --suite retrieval --split dev"
+)
+
+
+def defaults(path: Path | None = None) -> dict:
+    """The dev-split decisions: {"use_reranker": bool, "train": {...}, "fusion": {...}, ...}.
+
+    A missing or broken file is a SetupError, never built-in defaults: search would silently
+    run with settings nobody chose on the dev split.
+    """
+    path = DEFAULTS_PATH if path is None else path
     try:
-        return json.loads(DEFAULTS_PATH.read_text())
-    except (OSError, ValueError):
-        return {"use_reranker": False, "train": {}}
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SetupError(
+            f"The retrieval defaults {path} are missing or unreadable ({exc.strerror or exc}). "
+            f"Fix: {DEFAULTS_FIX}"
+        ) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SetupError(
+            f"The retrieval defaults {path} are not valid JSON ({exc}). Fix: {DEFAULTS_FIX}"
+        ) from exc
+    try:
+        check_defaults(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SetupError(
+            f"The retrieval defaults {path} are not valid ({exc}). Fix: {DEFAULTS_FIX}"
+        ) from exc
+    return data
+
+
+def check_defaults(data: object) -> None:
+    """Raise KeyError/TypeError/ValueError unless every setting search reads is there.
+
+    >>> check_defaults({"use_reranker": False, "train": {"steps": 10},
+    ...     "fusion": {"method": "linear", "bm25_weight": 0.3, "correct_bm25": True}})
+    >>> check_defaults({"use_reranker": "no", "train": {}, "fusion": {}})
+    Traceback (most recent call last):
+    ...
+    TypeError: use_reranker must be true or false
+    """
+    if not isinstance(data, dict):
+        raise TypeError("expected a JSON object")
+    if not isinstance(data["use_reranker"], bool):
+        raise TypeError("use_reranker must be true or false")
+    train, fusion = data["train"], data["fusion"]
+    if not isinstance(train, dict) or not isinstance(fusion, dict):
+        raise TypeError('"train" and "fusion" must be objects')
+    for key in ("steps", "n_neg", "max_length"):
+        if key in train and (not isinstance(train[key], int) or train[key] < 1):
+            raise ValueError(f"train.{key} must be a positive integer")
+    if fusion["method"] not in ("linear", "rrf"):
+        raise ValueError('fusion.method must be "linear" or "rrf"')
+    weight = fusion["bm25_weight"]
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= 1:
+        raise ValueError("fusion.bm25_weight must be a number in [0, 1]")
+    if not isinstance(fusion["correct_bm25"], bool):
+        raise TypeError("fusion.correct_bm25 must be true or false")
 
 
 class CrossEncoderReranker:

@@ -19,7 +19,9 @@ also with one deterministic typo, negatives the hand-written file above, each fe
 leave-one-out (a question never meets its own vector), after dropping any training question that
 overlaps a golden query (5-gram Jaccard >= 0.5 or cosine >= 0.9). Only the threshold is chosen on
 the golden dev split: the score of the third lowest in-scope dev query, so 2 of 131 (1.5%) are
-flagged, a margin under the 3% budget. Coefficients and threshold live in `corpus/scope_model.json`.
+flagged, a margin under the 3% budget. Coefficients and threshold live in `corpus/scope_model.json`,
+read on first use (not at import): a missing or broken file is a SetupError naming the fix, never a
+fallback score or threshold (a fallback would quietly answer every query as in scope).
 
 Every route tried, golden dev split (131 in scope, 30 not): ROC AUC, and the share of
 out-of-scope queries flagged when the threshold flags 2 / 3 in-scope queries (1.5% / 2.3%):
@@ -60,41 +62,92 @@ people do, so its training distribution differs from real queries. Leaves out: r
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from coach.config import CORPUS_DIR
+from coach.errors import SetupError
 
 FEATURES = ("chunk_cos", "syn_cos", "neg_cos", "coverage", "rare")
 SIGNAL = "logistic regression over " + ", ".join(FEATURES) + " (corpus/scope_model.json)"
 MODEL_PATH = CORPUS_DIR / "scope_model.json"
 NEGATIVES_PATH = MODEL_PATH.with_name("scope_negatives.jsonl")
+FIX = (
+    "restore corpus/scope_model.json (git checkout -- corpus/scope_model.json) "
+    "or run python -m coach.search.training.scope_fit"
+)
+
+
+def load_model(path: Path) -> dict:
+    """Read and check a scope model file; a missing or broken one is a SetupError, never a
+    fallback (without it every query would be answered as in scope)."""
+    try:
+        params = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SetupError(
+            f"The scope model {path} is missing or unreadable ({exc.strerror or exc}): without it "
+            f"out-of-scope questions cannot be refused. Fix: {FIX}"
+        ) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SetupError(f"The scope model {path} is not valid JSON ({exc}). Fix: {FIX}") from exc
+    try:
+        _check_params(params)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SetupError(f"The scope model {path} is not valid ({exc}). Fix: {FIX}") from exc
+    return params
+
+
+def _check_params(p: object) -> None:
+    """Raise KeyError/TypeError/ValueError unless p is a complete, finite scope model.
+
+    >>> _check_params({"features": list(FEATURES), "mean": [0] * 5, "scale": [1] * 5,
+    ...                "coef": [1] * 5, "intercept": 0.0, "threshold": -1.0})
+    >>> _check_params({"features": list(FEATURES)})
+    Traceback (most recent call last):
+    ...
+    KeyError: 'mean'
+    """
+    if not isinstance(p, dict):
+        raise TypeError("expected a JSON object")
+    if list(p["features"]) != list(FEATURES):
+        raise ValueError(f"features must be {list(FEATURES)}, not {p['features']}")
+    for key in ("mean", "scale", "coef"):
+        values = [float(v) for v in p[key]]
+        if len(values) != len(FEATURES) or not all(math.isfinite(v) for v in values):
+            raise ValueError(f"{key} must be {len(FEATURES)} finite numbers")
+    if any(float(v) <= 0 for v in p["scale"]):
+        raise ValueError("scale must be positive")
+    for key in ("intercept", "threshold"):
+        if isinstance(p[key], bool) or not math.isfinite(float(p[key])):
+            raise ValueError(f"{key} must be a finite number")
 
 
 @lru_cache(maxsize=1)
 def model() -> dict:
-    """{"features", "mean", "scale", "coef", "intercept", "threshold", ...}."""
-    return json.loads(MODEL_PATH.read_text())
+    """The fitted model, read once per process on first use (never at import):
+    {"features", "mean", "scale", "coef", "intercept", "threshold", ...}."""
+    return load_model(MODEL_PATH)
 
 
-def _threshold() -> float:
-    try:
-        return float(model()["threshold"])
-    except (OSError, ValueError, KeyError):
-        return 0.0
-
-
-THRESHOLD = _threshold()
+def threshold() -> float:
+    """The fitted threshold on the scope score (a SetupError when the model is missing)."""
+    return float(model()["threshold"])
 
 
 def load_negatives(path: Path = NEGATIVES_PATH) -> list[str]:
-    """The hand-written out-of-scope questions (the scope model's negatives)."""
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["text"] for line in lines if line.strip()]
+    """The hand-written out-of-scope questions (the scope model's negatives). A missing or
+    broken file is a SetupError: without it the `neg_cos` signal would silently read 0."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [str(json.loads(line)["text"]) for line in lines if line.strip()]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise SetupError(
+            f"The scope negatives {path} are missing or broken ({exc!r}). Fix: restore them "
+            "(git checkout -- corpus/scope_negatives.jsonl)"
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -111,12 +164,7 @@ def scope_score(feats: Mapping[str, float], params: Mapping | None = None) -> fl
     >>> scope_score({"a": 2.0, "b": 3.0}, p)
     1.5
     """
-    if params is None:
-        try:
-            params = model()
-        except (OSError, ValueError):  # not fitted yet (python -m coach.search.training.scope_fit)
-            return float(feats["chunk_cos"])
-    p = params
+    p = model() if params is None else params
     z = p["intercept"]
     for name, mu, sd, w in zip(p["features"], p["mean"], p["scale"], p["coef"], strict=True):
         z += w * (feats[name] - mu) / sd
@@ -152,5 +200,5 @@ def decide(score: float, threshold: float | None = None) -> ScopeDecision:
     >>> decide(0.9, threshold=0.5).in_scope, decide(0.3, threshold=0.5).in_scope
     (True, False)
     """
-    threshold = THRESHOLD if threshold is None else threshold
-    return ScopeDecision(score >= threshold, score)
+    cut = float(model()["threshold"]) if threshold is None else threshold
+    return ScopeDecision(score >= cut, score)

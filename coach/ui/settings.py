@@ -10,6 +10,7 @@ from __future__ import annotations
 import gradio as gr
 
 from coach.config import MODEL_CHOICES, Config
+from coach.errors import CoachError
 from coach.llm import spec_for
 from coach.search import MODEL_ID as EMBEDDER
 from coach.search import rerank
@@ -35,9 +36,12 @@ def facts(state: ServerState) -> str:
     if cfg.reranker_path is not None:
         reranker = f"configured: `{cfg.reranker_path}`"
     else:
-        decision = rerank.defaults()
-        reranker = "trained cross-encoder, on" if decision.get("use_reranker") else "off"
-        reranker += f" (dev-split decision: {decision.get('why', 'no decision recorded')})"
+        try:
+            decision = rerank.defaults()
+            reranker = "trained cross-encoder, on" if decision["use_reranker"] else "off"
+            reranker += f" (dev-split decision: {decision.get('why', 'no decision recorded')})"
+        except CoachError as exc:  # shown, not hidden: search fails with the same message
+            reranker = f"**unknown: {exc.message}**"
     rows = [
         ("Language model", llm),
         ("Backend", cfg.backend + (f" at `{cfg.endpoint}`" if cfg.endpoint else "")),

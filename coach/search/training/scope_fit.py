@@ -104,6 +104,12 @@ def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
     return pos, neg, counts
 
 
+def feature_row(searcher, text: str) -> dict[str, float]:
+    """The scope features of one query, exactly as `Searcher.signals` computes them."""
+    query = searcher.prepare(text)
+    return searcher.scope_features(query, searcher.row_similarities(query))
+
+
 def fit(pos: list[dict], neg: list[dict], c: float = C) -> dict:
     """Standardise, fit, and return the model parameters (no threshold yet)."""
     from sklearn.linear_model import LogisticRegression
@@ -150,9 +156,9 @@ def main() -> int:
     scores = [
         (
             row["in_scope"],
-            scope.scope_score(
-                searcher.signals(searcher.prepare(row["user_input"]))["scope_features"], params
-            ),
+            # The features search computes, scored by the new params: the old model file is
+            # not read (it may be the missing or broken file this run is replacing).
+            scope.scope_score(feature_row(searcher, row["user_input"]), params),
         )
         for row in dev
     ]
