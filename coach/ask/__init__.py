@@ -9,12 +9,18 @@ split_sentences, support_scores, TurnLog, combine (the judge's mixing rule).
 Must not import: interview, evals, ui, cli, search.training.
 """
 
+from coach.ask.align import has_negation, lcs
+from coach.ask.align import terms as alignment_terms
 from coach.ask.judge import Judge, JudgeSettings, combine, contradiction_flags
 from coach.ask.pipeline import CANARY, MAX_HISTORY_TURNS, AnswerResult, Asker, Source
-from coach.ask.support import split_sentences, support_scores
+from coach.ask.support import numbers, split_sentences, support_scores
 from coach.ask.turnlog import TurnLog
 
 __all__ = [
+    "alignment_terms",
+    "has_negation",
+    "lcs",
+    "numbers",
     "AnswerResult",
     "Asker",
     "CANARY",

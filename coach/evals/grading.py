@@ -1,8 +1,19 @@
-"""Grading eval: does the grader order answers of known quality, stably, and resist injection?
+"""Grading eval: does the grader agree with human graders, order answers of known quality,
+stay stable, and resist injection?
 
-Dataset: evals/grading/set.jsonl (frozen dev/test split by question). Per question four plain
-answers of known quality (strong 3, partial 2, wrong 1, off-topic or empty 0), plus injected
-twins of some plain answers (`base` names the twin) and legitimate answers *about* injection.
+Datasets (frozen, dev/test split by question): evals/grading/human.jsonl, answers by an
+independent author graded 0-10 by two independent graders following evals/grading/GUIDE.md
+(strong, partial, vague-on-topic, wrong, off-topic, keyword-stuffed, padded); evals/grading/
+errata.jsonl, pairs of answers that differ only in stating a handbook error or its correction,
+also graded by two graders; evals/grading/set.jsonl, per question four plain answers of known
+quality (strong 3, partial 2, wrong 1, off-topic or empty 0), plus injected twins of some plain
+answers (`base` names the twin) and legitimate answers *about* injection.
+
+Agreement is measured as the literature does: quadratic-weighted kappa (scores rounded to
+integers) and Spearman against the two graders' mean, with the partly correct answers as their
+own slice and the graders' agreement with each other as the ceiling. Also: the mean score per
+level, every erratum pair (the correction must never score below the error), latency by answer
+length.
 
 Metrics: Spearman between score and quality; the share of same-question pairs of different
 quality ordered correctly (a tie counts as wrong); score spread per level; repeat stability (a
@@ -23,6 +34,8 @@ from coach.config import Config
 from coach.evals.common import finish, load_rows, percentile, stratified_sample
 
 DATASET = "grading/set.jsonl"
+HUMAN = "grading/human.jsonl"
+ERRATA = "grading/errata.jsonl"
 # Injected answers written after the injection defences were built, by someone who never saw
 # them, on test-split answers that had no injected twin: the clean measure of injection.
 HOLDOUT = "grading/injection_holdout.jsonl"
@@ -85,6 +98,66 @@ def ordered_pairs(rows: list[dict], scores: dict[str, float]) -> dict:
     }
 
 
+def quadratic_kappa(a: list[int], b: list[int], k: int = 11) -> float:
+    """Cohen's kappa with quadratic weights over the scores 0..k-1.
+
+    >>> quadratic_kappa([0, 5, 10], [0, 5, 10]), quadratic_kappa([0, 10], [10, 0])
+    (1.0, -1.0)
+    """
+    import numpy as np
+
+    o = np.zeros((k, k))
+    for x, y in zip(a, b, strict=True):
+        o[x, y] += 1
+    w = np.array([[(i - j) ** 2 / (k - 1) ** 2 for j in range(k)] for i in range(k)])
+    e = np.outer(o.sum(1), o.sum(0)) / o.sum()
+    denominator = (w * e).sum()
+    return round(float(1 - (w * o).sum() / denominator), 4) if denominator else 0.0
+
+
+def agreement(rows: list[dict], scores: dict[str, float]) -> dict:
+    """The grader against the human mean, and the two humans against each other (ceiling)."""
+    if not rows:
+        return {"n": 0}
+    ours = [int(round(scores[r["id"]])) for r in rows]
+    human = [int(round(r["human_mean"])) for r in rows]
+    a = [r["human_scores"][0] for r in rows]
+    b = [r["human_scores"][1] for r in rows]
+    return {
+        "n": len(rows),
+        "qwk": quadratic_kappa(ours, human),
+        "spearman": spearman([scores[r["id"]] for r in rows], [r["human_mean"] for r in rows]),
+        "mean_abs_error": round(
+            statistics.fmean(abs(scores[r["id"]] - r["human_mean"]) for r in rows), 2
+        ),
+        "inter_rater_qwk": quadratic_kappa(a, b),
+        "inter_rater_spearman": spearman(a, b),
+    }
+
+
+def _optional_rows(relpath: str, split: str) -> list[dict]:
+    from coach.evals.common import EVALS_DIR
+
+    return load_rows(relpath, split) if (EVALS_DIR / relpath).exists() else []
+
+
+def _errata_pairs(rows: list[dict], scores: dict[str, float]) -> dict:
+    """Each erratum's pair: the answer stating the correction must not score below the one
+    repeating the handbook's error."""
+    by: dict[str, dict] = defaultdict(dict)
+    for r in rows:
+        by[r["erratum"]][r["variant"]] = scores[r["id"]]
+    pairs = {e: v for e, v in by.items() if {"correct", "error"} <= set(v)}
+    below = sorted(e for e, v in pairs.items() if v["correct"] < v["error"])
+    return {
+        "pairs": len(pairs),
+        "correct_below_error": below,
+        "mean_gap": round(statistics.fmean(v["correct"] - v["error"] for v in pairs.values()), 2)
+        if pairs
+        else None,
+    }
+
+
 def _spread(values: list[float]) -> dict:
     if not values:
         return {"n": 0}
@@ -134,6 +207,12 @@ def run(
     if limit is not None:  # about-injection holdout rows only with their question sampled
         questions = {r["question"] for r in rows if r["id"] in sampled}
         rows = [r for r in rows if r["id"] in sampled or r["question"] in questions]
+    questions = {r["question"] for r in rows}
+    human = [r for r in load_rows(HUMAN, split) if limit is None or r["question"] in questions]
+    errata = [
+        r for r in _optional_rows(ERRATA, split) if limit is None or r["question"] in questions
+    ]
+    rows += human + errata
     grader = grader or Grader(cfg)
     grader.warm_up()
     results: dict[str, dict] = {}
@@ -146,8 +225,11 @@ def run(
             "flags": list(grade.flags),
             "verdicts": [p.verdict for p in grade.points],
             "signals": [vars(p.signals) for p in grade.points],
-            "claims": [c.score for c in grade.claims],
+            "made": [p.made for p in grade.points],
+            "errors": [[e.kind, e.text] for e in grade.found_errors],
+            "deductions": grade.deductions,
             "weights": [p.point.weight for p in grade.points],
+            "words": len(row["answer"].split()),
         }
         if progress:
             progress(f"  grading {i}/{len(rows)} {row['id']}: {grade.score:.1f}")
@@ -163,13 +245,39 @@ def run(
             progress(f"  grading again {i}/{len(repeat_rows)} {row['id']}: {again:.1f}")
         repeats.append({"id": row["id"], "first": scores[row["id"]], "again": again})
 
-    graded = [r for r in rows if r["kind"] in ("plain", "about_injection")]
-    plain = [r for r in rows if r["kind"] == "plain"]
+    graded = [r for r in rows if r["kind"] in ("plain", "about_injection") and "quality" in r]
+    plain = [r for r in rows if r["kind"] == "plain" and "quality" in r]
     injected = [r for r in rows if r["kind"] == "injection" and r["base"] in scores]
     effects = _effects(injected, scores, results)
     about = [r for r in rows if r["kind"] == "about_injection"]
     seconds = [r["seconds"] for r in results.values()]
+    levels = sorted({r["level"] for r in human})
+    words = [(results[r["id"]]["words"], results[r["id"]]["seconds"]) for r in rows]
     metrics = {
+        "human": {
+            **agreement(human, scores),
+            "partial": agreement([r for r in human if r["level"] == "partial"], scores),
+            "mean_by_level": {
+                lv: {
+                    "ours": round(
+                        statistics.fmean(scores[r["id"]] for r in human if r["level"] == lv), 2
+                    ),
+                    "human": round(
+                        statistics.fmean(r["human_mean"] for r in human if r["level"] == lv), 2
+                    ),
+                }
+                for lv in levels
+            },
+        },  # fmt: skip
+        "errata_pairs": _errata_pairs(errata, scores),
+        "latency_by_words": {
+            band: _spread([sec for w, sec in words if lo <= w < hi])
+            for band, (lo, hi) in {
+                "<100": (0, 100),
+                "100-250": (100, 251),
+                ">250": (251, 10**6),
+            }.items()
+        },  # fmt: skip
         "answers": len(rows),
         "questions": len({r["question"] for r in rows}),
         "spearman": spearman(

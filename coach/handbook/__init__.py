@@ -11,7 +11,7 @@ Must not import: any other stage (search, llm, guardrails, ask, interview, evals
 """
 
 from coach.handbook.chunk import CHUNK_VERSION, MAX_WORDS, Chunk, chunk_handbook
-from coach.handbook.errata import Erratum, errata_in, load_errata
+from coach.handbook.errata import Erratum, annotate, errata_in, load_errata
 from coach.handbook.parse import (
     QUESTION_COUNT,
     Diagram,
@@ -31,6 +31,7 @@ __all__ = [
     "split_statements",
     "STATEMENTS_VERSION",
     "Erratum",
+    "annotate",
     "errata_in",
     "load_errata",
     "Statement",

@@ -86,3 +86,19 @@ def errata_in(text: str, section: str, errata: tuple[Erratum, ...] | None = None
     """
     errata = load_errata() if errata is None else errata
     return [e for e in errata if e.question == section and e.span in text]
+
+
+def annotate(text: str, section: str, errata: tuple[Erratum, ...] | None = None) -> str:
+    """The text with each erratum's correction right after its span, in italics: how a
+    handbook section is shown wherever a user reads it.
+
+    >>> e = Erratum("E1", "Q17", "expected value", "wrong", "It is the variance.", "r",
+    ...             "first_principles")
+    >>> annotate("its expected value grows", "Q17", (e,))
+    'its expected value *(Correction (the handbook is wrong here): It is the variance.)* grows'
+    """
+    errata = load_errata() if errata is None else errata
+    for e in errata:
+        if e.question == section and e.span in text:
+            text = text.replace(e.span, f"{e.span} *({e.note()})*", 1)
+    return text

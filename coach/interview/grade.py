@@ -1,24 +1,37 @@
 """Grading an interview answer against its question's rubric (corpus/rubrics.json).
 
-Two signals per rubric point, combined so that a grade is stable and fast:
-- semantic coverage (deterministic): the best cosine between the point (or the handbook passage
-  it comes from) and the answer's sentences and sentence pairs, plus the share of the point's
-  keywords the answer uses;
-- the LLM's verdict code per point (covered / partial / missed / wrong), schema-enforced JSON at
-  temperature 0 with a fixed seed. The model writes only the codes (a few tokens), so grading
-  costs one short prefill and almost no decoding.
+The score is a visible function of the point verdicts: each rubric point the answer makes
+("covered") adds 10 x its weight, a point it only touches ("partial") adds half of that, a missed
+point adds nothing; each substantive error takes `error_deduction` off, and two or more cap the
+score at `errors_cap`. The grade shows this breakdown, and it adds up to the score.
+
+Whether a point is made is a calibrated probability over four signals, fitted on the grading
+set's dev split against human grades (evals/grading/README.md):
+- the local model's P(yes) that the answer states the point correctly, read from the logits of
+  one short question per point (the answer first, so every point reuses its cached prefill; a
+  point nothing in the answer is close to is not asked);
+- the best cosine between the point (or the handbook passage it comes from) and the answer's
+  sentences and sentence pairs: the evidence span shown to the user;
+- the share of the point's keywords in the answer (typeset math folded on both sides);
+- how list-like the evidence is: a comma-separated run of terms names a point without making it,
+  so keyword lists and padding earn nothing.
+Errors are found without the model: a sentence that restates a handbook sentence with a swapped
+role, an inverted direction or comparison, a flipped negation or a changed number (the alignment
+rules of coach/ask/align.py), or that repeats a handbook error listed in corpus/errata.json.
+Correct content beyond the handbook neither adds nor costs anything.
 
 The candidate's answer is data: sentences that address the grader are flagged
-`answer_injection` and removed before grading, and when an injection is flagged the score is
-the lower of the grades with and without those sentences, so an injection can never raise it.
-Evidence, feedback, the follow-up and the model answer are built from the rubric and the
-handbook, not written by the model. Leaves out: storing grades (store.py) and choosing the
-next question (schedule.py).
+`answer_injection` and removed before grading; when an injection is flagged the score is the
+lower of the grades with and without those sentences (what is guaranteed, and what is measured
+on held-out injections, is in evals/grading/README.md). Evidence, feedback, the follow-up and
+the model answer are built from the rubric and the handbook, not written by the model.
+Leaves out: storing grades (store.py) and choosing the next question (schedule.py).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -27,11 +40,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coach import guardrails
-from coach.ask import Judge, split_sentences
+from coach.ask import alignment_terms as terms
+from coach.ask import has_negation, lcs, numbers, split_sentences
 from coach.config import Config
 from coach.errors import BadInput
 from coach.guardrails import rule_findings
-from coach.handbook import Question, load_handbook
+from coach.handbook import (
+    Erratum,
+    Question,
+    annotate,
+    load_errata,
+    load_handbook,
+)
 from coach.interview.rubrics import Rubric, RubricPoint, load_rubrics
 from coach.llm import UsesGenerator, prompts
 from coach.search import Embedder, default_embedder, tokenize
@@ -56,6 +76,12 @@ _HIDDEN = re.compile(
 )
 # Sentence ends, also after CJK punctuation and after a pasted JSON object or tag.
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?。！？}>)])\s+")
+# A verb-like word: what a sentence that makes a claim has and a list of terms usually lacks.
+_VERB = re.compile(
+    r"\b(?:is|are|was|were|be|been|has|have|had|does|do|did|can|could|will|would|should|must|"
+    r"\w+(?:s|ed|es|ing))\b",
+    re.IGNORECASE,
+)
 _NON_ANSWER = re.compile(
     r"^\W*(?:i\s+(?:do\s*n[o']?t|dont|have\s+no)\s+(?:know|idea|remember)|no\s+idea|pass|skip|"
     r"not\s+sure|idk|dunno|next(?:\s+question)?|no\s+clue)\b[\w\s,'.!?-]{0,40}$",
@@ -65,81 +91,122 @@ _NON_ANSWER = re.compile(
 
 @dataclass(frozen=True)
 class GradeSettings:
-    """Every knob of the score, chosen on the grading set's dev split (evals/grading/README.md):
-    a grid over the first six, replayed from the dev run's recorded signals; the choice sits
-    in the middle of a plateau where 90-92% of dev pairs are ordered correctly."""
+    """Every knob of the score, fitted on the grading set's dev split: a random search over the
+    seven P(made) settings minimising squared error against the human grades (70 answers) and
+    maximising their kappa, then rounded on the plateau (dev: QWK 0.92, Spearman 0.82 against
+    humans, 0.83 against the quality labels); evals/grading/README.md has the figures."""
 
-    llm_share: float = 0.8  # weight of the model's P(point made) against semantic coverage
-    sem_low: float = 0.5  # cosine at which a point starts to count as covered semantically
-    sem_high: float = 0.8  # cosine at which it counts fully
-    keyword_share: float = 0.3  # share of keyword hits inside the semantic signal
-    gate_low: float = 0.3  # answer-to-rubric similarity below which the model gets no credit...
-    gate_high: float = 0.55  # ...and above which it gets full credit (off-topic answers)
-    # Labels only (the score uses the values): on dev, 90% of strong answers' points reach 0.65
-    # and half of partial answers' points stay under 0.5.
-    covered_at: float = 0.65
-    partial_at: float = 0.5
-    contra_cos: float = 0.5  # a point this close to the answer is checked for contradiction
-    error_penalty: float = 1.0  # points off per contradicted rubric point (0-10 scale)
-    max_penalty: float = 3.0
-    # The answer's own claims, checked by the faithfulness judge against the section: on dev a
-    # judge score under 0.5 marked 3% of strong answers' sentences, 13% of partial, 47% of
-    # wrong. Points off = claim_penalty x the share of unsupported sentences.
-    claim_threshold: float = 0.5
-    claim_penalty: float = 3.0
-    max_claims: int = 8  # sentences checked (each costs one short prefill)
+    # P(made) = sigmoid(bias + llm * logit(P(yes)) + cos * cosine + kw * keywords + lst * list)
+    made_bias: float = -6.0
+    made_llm: float = 2.2
+    made_cos: float = 5.5
+    made_kw: float = 4.6
+    made_list: float = -2.3
+    covered_at: float = 0.64  # P(made) at which a point counts as made
+    partial_at: float = 0.3  # ...and as partly made (half credit)
+    # A point whose best cosine to the answer is below this is not asked (P(yes) = 0): nothing
+    # in the answer is about it, and the question would cost a prefill.
+    ask_min_cosine: float = 0.3
+    error_deduction: float = 1.5  # points off per substantive error (about one key idea)
+    errors_cap: float = 3.0  # two or more errors cap the score here (the grading guide)
 
 
 @dataclass(frozen=True)
 class PointSignals:
-    """The raw evidence for one rubric point, kept so settings can be re-tuned by replay."""
+    """The raw evidence for one rubric point, kept so settings can be re-fitted by replay."""
 
     cosine: float  # best cosine between the point (or its passage) and the answer
     keywords: float  # share of the point's keywords in the answer
-    llm: str  # the model's verdict code
-    p_yes: float  # the model's probability that the point is made correctly
+    p_yes: float  # the model's probability that the point is stated correctly (0: not asked)
+    list_like: float  # how much the evidence span reads like a list of terms, 0..1
     topic: float  # the best cosine over all points: how on-topic the answer is
 
 
-def judge_point(sig: PointSignals, s: GradeSettings) -> tuple[float, str]:
-    """Combined value in [0, 1] and verdict for one point (pure).
+def made_probability(sig: PointSignals, s: GradeSettings) -> float:
+    """P(the point is made), the calibrated mix of the signals (pure).
 
-    >>> judge_point(PointSignals(0.7, 1.0, "covered", 0.9, 0.7), GradeSettings())
-    (0.8733, 'covered')
-    >>> judge_point(PointSignals(0.2, 0.0, "missed", 0.1, 0.2), GradeSettings())
+    >>> s = GradeSettings()
+    >>> made_probability(PointSignals(0.8, 1.0, 0.95, 0.0, 0.8), s) > s.covered_at
+    True
+    >>> made_probability(PointSignals(0.5, 0.0, 0.6, 0.0, 0.5), s) < s.partial_at  # vague
+    True
+    """
+    p = min(max(sig.p_yes, 1e-4), 1 - 1e-4)
+    z = (
+        s.made_bias
+        + s.made_llm * math.log(p / (1 - p))
+        + s.made_cos * sig.cosine
+        + s.made_kw * sig.keywords
+        + s.made_list * sig.list_like
+    )
+    return round(1 / (1 + math.exp(-z)), 4)
+
+
+def judge_point(sig: PointSignals, s: GradeSettings) -> tuple[float, str]:
+    """(P(made), verdict) for one point.
+
+    >>> judge_point(PointSignals(0.2, 0.0, 0.0, 0.0, 0.2), GradeSettings())
     (0.0, 'missed')
     """
-    if sig.llm == "wrong":
-        return 0.0, "missed"
-    sem = (1 - s.keyword_share) * _ramp(sig.cosine, s.sem_low, s.sem_high) + (
-        s.keyword_share * sig.keywords
-    )
-    gate = _ramp(sig.topic, s.gate_low, s.gate_high)
-    value = round(s.llm_share * sig.p_yes * gate + (1 - s.llm_share) * sem, 4)
-    verdict = (
-        "covered" if value >= s.covered_at else "partial" if value >= s.partial_at else "missed"
-    )
-    return value, verdict
+    made = made_probability(sig, s)
+    verdict = "covered" if made >= s.covered_at else "partial" if made >= s.partial_at else "missed"
+    return made, verdict
+
+
+CREDIT = {"covered": 1.0, "partial": 0.5, "missed": 0.0}
+
+
+def list_likeness(text: str) -> float:
+    """How much a span reads like a list of terms rather than a sentence, 0..1: separators per
+    word, and sentences without a verb-like word.
+
+    >>> list_likeness("Key terms: next token, neural network, predict, corpora, transformer")
+    1.0
+    >>> list_likeness("The model predicts the next token from the tokens before it.")
+    0.0
+    """
+    words = text.split()
+    if not words:
+        return 1.0
+    separators = text.count(",") + text.count(";") + text.count("•") + text.count("|")
+    dense = min(1.0, max(0.0, (separators / len(words) - 0.1) * 5))
+    verbless = 0.0 if _VERB.search(text) else 0.5
+    return round(min(1.0, dense + verbless), 4)
 
 
 @dataclass(frozen=True)
-class Claim:
-    """One sentence of the answer and the judge's score for it against the handbook section."""
+class GradeError:
+    """A substantive error in the answer, found without the model."""
 
-    text: str
-    score: float
+    kind: str  # "contradiction" (a swapped, inverted or changed restatement) or "erratum"
+    text: str  # the answer's sentence
+    detail: str  # what is wrong, for the user
+
+    def message(self) -> str:
+        return f'{self.detail} (you said: "{_short(self.text, 160)}")'
 
 
 @dataclass(frozen=True)
 class PointGrade:
     point: RubricPoint
     verdict: str
-    evidence: str
-    value: float  # combined coverage in [0, 1]
+    evidence: str  # the answer's span that makes the point ("" when missed)
+    made: float  # calibrated P(the point is made)
     signals: PointSignals
 
+    @property
+    def credit(self) -> float:
+        """Points this point adds to the 0-10 score."""
+        return round(10 * self.point.weight * CREDIT[self.verdict], 2)
+
     def to_json(self) -> dict:
-        return {"point": self.point.point, "verdict": self.verdict, "evidence": self.evidence}
+        return {
+            "point": self.point.point,
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+            "weight": self.point.weight,
+            "credit": self.credit,
+        }
 
 
 @dataclass(frozen=True)
@@ -152,8 +219,8 @@ class Grade:
     model_answer: str
     follow_up: str
     flags: tuple[str, ...]
-    claims: tuple[Claim, ...] = ()
-    unsupported_share: float = 0.0
+    deductions: float = 0.0  # points taken off for errors (the breakdown: credits - this)
+    found_errors: tuple[GradeError, ...] = ()
     seconds: float = 0.0
     tokens: dict = field(default_factory=dict)
 
@@ -162,6 +229,7 @@ class Grade:
             "question": self.question,
             "score": self.score,
             "points": [p.to_json() for p in self.points],
+            "deductions": self.deductions,
             "errors": list(self.errors),
             "feedback": self.feedback,
             "model_answer": self.model_answer,
@@ -254,6 +322,35 @@ def is_non_answer(text: str) -> bool:
     return bool(_NON_ANSWER.match(text.strip())) or len(tokenize(text)) == 0
 
 
+def repeats_erratum(
+    sentence: str, erratum: Erratum, section_terms: frozenset = frozenset()
+) -> bool:
+    """True when the sentence restates a listed handbook error: every term and number of the
+    error span in its order, none of the correction's own terms (a sentence that states the
+    correction often names the error too), and no negation the span lacks.
+
+    >>> from coach.handbook import Erratum
+    >>> e = Erratum("E1", "Q17", "expected value increases with d_k", "wrong",
+    ...             "It is the variance that grows with d_k.", "r", "first_principles")
+    >>> section = frozenset(["increases", "grows", "dot", "product"])
+    >>> repeats_erratum("The expected value of q.k increases with d_k.", e, section)
+    True
+    >>> repeats_erratum("Its variance, not its expected value, increases with d_k.", e, section)
+    False
+    """
+    span = terms(erratum.span)
+    if not span or has_negation(sentence) != has_negation(erratum.span):
+        return False
+    said = terms(sentence)
+    # The correction's own words: those the handbook section never uses ("variance").
+    own = set(terms(erratum.correction)) - set(span) - section_terms
+    if set(said) & own or not numbers(erratum.span) <= numbers(sentence):
+        return False
+    # Every term of the span, in the span's order: a sentence that only shares its topic
+    # words ("beam search ... sequence") does not repeat the error.
+    return lcs(span, said) == len(span)
+
+
 def _units(sentences: list[str]) -> list[str]:
     """Sentences and adjacent pairs: a point is often made across two short sentences."""
     pairs = [f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False)]
@@ -343,33 +440,41 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
             flags.append("answer_injection")
         tokens = {"prompt": 0, "completion": 0}
         if not content.strip() or is_non_answer(content):
-            nothing = PointSignals(0.0, 0.0, "missed", 0.0, 0.0)
+            nothing = PointSignals(0.0, 0.0, 0.0, 1.0, 0.0)
             marking = (tuple(PointGrade(p, "missed", "", 0.0, nothing) for p in rubric.points), ())
         else:
             marking = self._mark(question, rubric, content, tokens)
             if "answer_injection" in flags and content.strip() != answer.strip():
                 # Also grade the full text; keep the lower so an undetected trick cannot help.
                 unstripped = self._mark(question, rubric, answer, tokens)
-                if _total(*unstripped, self.settings) < _total(*marking, self.settings):
+                if _total(*unstripped, self.settings)[0] < _total(*marking, self.settings)[0]:
                     marking = unstripped
         return self._assemble(question, *marking, flags, start, tokens)
 
     def _mark(
         self, question: Question, rubric: Rubric, answer: str, tokens: dict
-    ) -> tuple[tuple[PointGrade, ...], tuple[Claim, ...]]:
-        """Both signals for one text: the rubric points it makes, and how its own claims
-        stand against the handbook section (the points first: they start a fresh cache)."""
-        points = self._score_points(question, rubric, answer, tokens)
-        return points, self._claims(question, answer)
+    ) -> tuple[tuple[PointGrade, ...], tuple[GradeError, ...]]:
+        """The rubric points the text makes, and its substantive errors."""
+        return self._score_points(rubric, answer, tokens), self._errors(question, answer)
 
-    def _claims(self, question: Question, answer: str) -> tuple[Claim, ...]:
-        sentences = split_sentences(answer)[: self.settings.max_claims]
-        if not sentences:
+    def _errors(self, question: Question, answer: str) -> tuple[GradeError, ...]:
+        """Sentences that repeat a handbook error listed in corpus/errata.json.
+
+        Other contradictions are not deducted: on the dev split the alignment rules flagged 8
+        of 36 strong answers and none of 26 wrong ones (candidates paraphrase), and the 1.5B
+        model's "does this contradict the fact?" scored strong answers highest of all levels.
+        A wrong answer loses the credit of the points it gets wrong instead."""
+        errata = [e for e in load_errata() if e.question == question.id]
+        if not errata:
             return ()
-        if self._judge is None:
-            self._judge = Judge(self.cfg, generator=self.generator, embedder=self.embedder)
-        verdict = self._judge.judge_sentences(sentences, [question.id])
-        return tuple(Claim(v.text, v.score) for v in verdict.sentences)
+        section = frozenset(terms(question.text))
+        out = []
+        for sentence in split_sentences(answer):
+            repeated = next((e for e in errata if repeats_erratum(sentence, e, section)), None)
+            if repeated is not None:
+                detail = f"This repeats a known error of the handbook: {repeated.correction}"
+                out.append(GradeError("erratum", sentence, detail))
+        return tuple(out)
 
     def _input_flags(self, answer: str) -> list[str]:
         """The guard's flags that matter to a grade. `answer_injection` is decided by
@@ -378,11 +483,9 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         verdict = guardrails.check_input(answer, context="interview", guards=self.guards)
         return [n for n in verdict.names if n in ("empty", "non_english")]
 
-    # -- the two signals -------------------------------------------------------------------
+    # -- the signals ---------------------------------------------------------------------
 
-    def _score_points(
-        self, question: Question, rubric: Rubric, answer: str, tokens: dict
-    ) -> tuple[PointGrade, ...]:
+    def _score_points(self, rubric: Rubric, answer: str, tokens: dict) -> tuple[PointGrade, ...]:
         sentences = split_sentences(answer) or [answer.strip()]
         units = _units(sentences)
         unit_vecs = self.embedder.embed(units)
@@ -391,20 +494,21 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         per_point = np.maximum(sims[:n], sims[n:])  # the point or its handbook passage
         topic = float(per_point.max())
         answer_terms = set(tokenize(fold_math(answer)))
-        llm = self._llm_values(question, rubric, answer, per_point.max(axis=1), tokens)
+        best = per_point.max(axis=1)
+        p_yes = self._llm_values(rubric, answer, best, tokens)
         out = []
         for i, point in enumerate(rubric.points):
-            best = int(per_point[i].argmax())
+            j = int(per_point[i].argmax())
             signals = PointSignals(
-                cosine=round(float(per_point[i, best]), 4),
+                cosine=round(float(per_point[i, j]), 4),
                 keywords=round(_keyword_share(point, answer_terms), 4),
-                llm=llm[i][0],
-                p_yes=llm[i][1],
+                p_yes=p_yes[i],
+                list_like=list_likeness(units[j]),
                 topic=round(topic, 4),
             )
-            value, verdict = judge_point(signals, self.settings)
-            evidence = units[best] if verdict != "missed" or signals.llm == "wrong" else ""
-            out.append(PointGrade(point, verdict, _short(evidence), value, signals))
+            made, verdict = judge_point(signals, self.settings)
+            evidence = units[j] if verdict != "missed" else ""
+            out.append(PointGrade(point, verdict, _short(evidence), made, signals))
         return tuple(out)
 
     def _rubric_vecs(self, rubric: Rubric) -> np.ndarray:
@@ -415,46 +519,32 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         return self._point_vecs[key]
 
     def _llm_values(
-        self,
-        question: Question,
-        rubric: Rubric,
-        answer: str,
-        per_point_cosine: np.ndarray,
-        tokens: dict,
-    ) -> list[tuple[str, float]]:
-        """Per point (verdict code, value in [0, 1]): P(yes) from the logits where the backend
-        exposes them (a graded signal, one short prefill per point), else a schema call."""
+        self, rubric: Rubric, answer: str, best_cosine: np.ndarray, tokens: dict
+    ) -> list[float]:
+        """Per point P(yes) from the logits where the backend exposes them (one short prefill
+        per point), else from a schema call's verdict codes; 0 for points not asked."""
+        asked = [bool(c >= self.settings.ask_min_cosine) for c in best_cosine]
         try:
-            return self._llm_probabilities(rubric, answer, per_point_cosine, tokens)
+            return self._llm_probabilities(rubric, answer, asked, tokens)
         except NotImplementedError:
-            codes = self._llm_verdicts(question, rubric, answer, tokens)
-            return [(c, _VALUE[c]) for c in codes]
+            codes = self._llm_verdicts(self.book.question(rubric.question), rubric, answer, tokens)
+            return [_VALUE[c] if a else 0.0 for c, a in zip(codes, asked, strict=True)]
 
     def _llm_probabilities(
-        self, rubric: Rubric, answer: str, per_point_cosine: np.ndarray, tokens: dict
-    ) -> list[tuple[str, float]]:
-        """P(point made correctly) per point; a point the answer talks about (high cosine)
-        but does not make gets a second question: does the answer contradict it?"""
+        self, rubric: Rubric, answer: str, asked: list[bool], tokens: dict
+    ) -> list[float]:
         system = {"role": "system", "content": prompts.render("grade", "check_system")}
         out = []
-        for i, (point, cosine) in enumerate(zip(rubric.points, per_point_cosine, strict=True)):
-            values = {
-                "answer": answer.strip(),
-                "point": point.point,
-                "source": _short(point.source, 220),
-            }
-            ask = prompts.render("grade", "check_user", **values)
+        fresh = True
+        for point, ask in zip(rubric.points, asked, strict=True):
+            if not ask:
+                out.append(0.0)
+                continue
+            text = prompts.render("grade", "check_user", answer=answer.strip(), point=point.point)
             # Each grade starts from an empty cache, so the same answer gets the same numbers
             # whatever was graded before (a reused prefix shifts the logits slightly).
-            p = self._yes(system, ask, tokens, fresh=i == 0)
-            code = "covered" if p >= 0.5 else "missed"
-            if p < 0.5 and cosine >= self.settings.contra_cos:
-                if (
-                    self._yes(system, prompts.render("grade", "contra_user", **values), tokens)
-                    >= 0.5
-                ):
-                    code = "wrong"
-            out.append((code, round(p, 4)))
+            out.append(round(self._yes(system, text, tokens, fresh=fresh), 4))
+            fresh = False
         return out
 
     def _yes(self, system: dict, ask: str, tokens: dict, fresh: bool = False) -> float:
@@ -503,45 +593,52 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         self,
         question: Question,
         points: tuple[PointGrade, ...],
-        claims: tuple[Claim, ...],
+        found: tuple[GradeError, ...],
         flags: list[str],
         start: float,
         tokens: dict,
     ) -> Grade:
-        s = self.settings
-        unsupported = [c for c in claims if c.score < s.claim_threshold]
-        errors = tuple(
-            f"Contradicts the handbook on: {p.point.point}"
-            + (f' (you said: "{p.evidence}")' if p.evidence else "")
-            for p in points
-            if p.signals.llm == "wrong"
-        ) + tuple(
-            f'Not backed by the handbook: "{_short(guardrails.scrub_pii(c.text), 160)}"'
-            for c in unsupported[:3]
-        )
-        score = round(_total(points, claims, s), 1)
+        score, deductions = _total(points, found, self.settings)
+        errors = tuple(guardrails.scrub_pii(e.message()) for e in found)
         return Grade(
             question=question.id,
             score=score,
             points=tuple(replace(p, evidence=guardrails.scrub_pii(p.evidence)) for p in points),
             errors=errors,
-            feedback=feedback(question, points, errors, flags, score),
+            feedback=feedback(question, points, errors, flags, score, deductions),
             model_answer=model_answer(question),
             follow_up=follow_up(points),
             flags=tuple(f for f in guardrails.FLAGS if f in flags),
-            claims=claims,
-            unsupported_share=round(len(unsupported) / len(claims), 4) if claims else 0.0,
+            deductions=deductions,
+            found_errors=found,
             seconds=round(time.perf_counter() - start, 3),
             tokens=tokens,
         )
 
 
-def _total(points: tuple[PointGrade, ...], claims: tuple[Claim, ...], s: GradeSettings) -> float:
-    raw = 10 * sum(p.point.weight * p.value for p in points)
-    wrong = sum(p.signals.llm == "wrong" for p in points)
-    unsupported = sum(c.score < s.claim_threshold for c in claims) / len(claims) if claims else 0.0
-    penalty = min(s.max_penalty, s.error_penalty * wrong) + s.claim_penalty * unsupported
-    return float(np.clip(raw - penalty, 0.0, 10.0))
+def _total(
+    points: tuple[PointGrade, ...], errors: tuple[GradeError, ...], s: GradeSettings
+) -> tuple[float, float]:
+    """(score, deductions): the points' credits minus the errors' deductions, clipped to 0-10;
+    two or more errors cap the score at `errors_cap`. The deduction reported is what was taken.
+
+    >>> from coach.interview.rubrics import RubricPoint
+    >>> pt = lambda w, v: PointGrade(RubricPoint("Q1.1", "p", w, "s", (), "f?"), v, "", 0,
+    ...                              PointSignals(0, 0, 0, 0, 0))
+    >>> _total((pt(0.6, "covered"), pt(0.4, "partial")), (), GradeSettings())
+    (8.0, 0.0)
+    >>> e = GradeError("contradiction", "x", "y")
+    >>> _total((pt(0.6, "covered"), pt(0.4, "partial")), (e,), GradeSettings())
+    (6.5, 1.5)
+    >>> _total((pt(0.6, "covered"), pt(0.4, "covered")), (e, e), GradeSettings())
+    (3.0, 7.0)
+    """
+    credits = round(sum(p.credit for p in points), 2)
+    score = credits - s.error_deduction * len(errors)
+    if len(errors) >= 2:
+        score = min(score, s.errors_cap)
+    score = round(float(np.clip(score, 0.0, 10.0)), 1)
+    return score, round(credits - score, 2)
 
 
 def _short(text: str, limit: int = 200) -> str:
@@ -555,12 +652,15 @@ def feedback(
     errors: tuple[str, ...],
     flags: list[str],
     score: float,
+    deductions: float = 0.0,
 ) -> str:
     """Concrete feedback from the verdicts: what landed, what to add, what to fix, what to read."""
     by = {v: [_clause(p) for p in points if p.verdict == v] for v in ("covered", "partial")}
-    missed = [_clause(p) for p in points if p.verdict == "missed" and p.signals.llm != "wrong"]
-    parts = [f"{score:.1f}/10."]
-    if not any(p.value > 0 for p in points):
+    missed = [_clause(p) for p in points if p.verdict == "missed"]
+    earned = round(sum(p.credit for p in points), 1)
+    parts = [f"{score:.1f}/10" + (f" ({earned:.1f} for points, -{deductions:.1f} for errors)."
+                                   if deductions else ".")]  # fmt: skip
+    if not any(p.verdict != "missed" for p in points):
         parts.append("This answer does not address the question yet.")
     if by["covered"]:
         parts.append("You covered: " + "; ".join(by["covered"]) + ".")
@@ -590,11 +690,11 @@ def _clause(p: PointGrade) -> str:
 
 def follow_up(points: tuple[PointGrade, ...]) -> str:
     """The interviewer's next probe: at the weakest point (ties: the heaviest)."""
-    weakest = min(points, key=lambda p: (p.value, -p.point.weight))
+    weakest = min(points, key=lambda p: (p.made, -p.point.weight))
     return weakest.point.follow_up
 
 
 def model_answer(question: Question) -> str:
-    """The handbook's own answer, cited."""
+    """The handbook's own answer, cited, with the correction of any erratum inline."""
     tip = f"\n\n**{question.tip_label}:** {question.tip}" if question.tip else ""
-    return f"{question.body.strip()}{tip}\n\n[{question.id}]"
+    return annotate(f"{question.body.strip()}{tip}\n\n[{question.id}]", question.id)

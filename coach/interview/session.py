@@ -155,8 +155,9 @@ class InterviewSession:
         attempt = self.store.record_attempt(
             question.id, "graded", text, grade.to_json(), session_id=self.id
         )
-        if grade.score < 10 and grade.follow_up:
-            # One probe per question; answering it (or moving on) advances the session.
+        if grade.follow_up:
+            # One probe per question, a level deeper than the weakest point (a perfect answer
+            # is probed too, as an interviewer would); answering it or moving on advances.
             self.pending_follow_up = (attempt, grade.follow_up)
         else:
             self._advance()

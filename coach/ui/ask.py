@@ -23,6 +23,7 @@ import gradio as gr
 
 from coach.ask import MAX_HISTORY_TURNS, AnswerResult
 from coach.errors import CoachError
+from coach.handbook import annotate
 from coach.llm import CancelToken
 from coach.ui import faults, render
 from coach.ui.state import ServerState, UiContext
@@ -191,7 +192,8 @@ def open_section(state: ServerState, ref: str | None) -> str:
     if not ref:
         return gr.skip()
     try:
-        return state.book.section(ref).to_markdown()
+        record = state.book.section(ref)
+        return annotate(record.to_markdown(), record.id)
     except CoachError as exc:
         return f"**{exc.message}**"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from coach.errors import CoachError
-from coach.handbook import Handbook
+from coach.handbook import Handbook, annotate
 from coach.ui.state import UiContext
 
 ALL_PARTS = "All parts"
@@ -36,7 +36,9 @@ def build(ctx: UiContext) -> None:
         if not ref:
             return "Pick a question."
         try:
-            return book.section(ref).to_markdown()
+            record = book.section(ref)
+            # Where the handbook is wrong, the correction is shown inline (corpus/errata.json).
+            return annotate(record.to_markdown(), record.id)
         except CoachError as exc:
             return f"**{exc.message}**"
 
