@@ -1,11 +1,9 @@
-"""The reranker for real: `coach index --train-reranker`'s training path
-(coach/search/training/reranker.py `ensure_trained`: overlap split, hard negatives from hybrid
-search, `train_cross_encoder`, the cached model directory), then `CrossEncoderReranker.score`
-and `Searcher.search(mode="rerank")` with the model it trained.
+"""The reranker for real, on a tiny corpus: the trainer (coach/search/training/reranker.py)
+lowers the held-out loss and learns a planted pair; `MiniLMReranker.score` reads what it wrote;
+`Searcher.search(mode="rerank")` interpolates its probabilities with the fused score.
 
-The corpus is tiny so this stays within a couple of CPU-minutes: the synthetic questions of twelve
-handbook sections plus two planted questions, 100 steps at 128 tokens. The CLI wiring around it
-is tested fast, with a fake trainer, in test_cli.py.
+Tiny on purpose (a few CPU-minutes): the synthetic questions of twelve sections as labelled
+queries, their hybrid top sections as candidates, and a planted query repeated in training.
 """
 
 from __future__ import annotations
@@ -15,94 +13,67 @@ import json
 import pytest
 
 from coach.config import load_config
-from coach.search import CrossEncoderReranker, Searcher, ensure_index, rerank
+from coach.search import Searcher, ensure_index, load_synthetic
+from coach.search.minilm_reranker import MiniLMReranker
+from coach.search.searcher import interpolate
 from coach.search.training import reranker as training
-from coach.search.training.reranker import _bucket
+from coach.search.training.labels import candidate_pairs
 
 pytestmark = pytest.mark.real
 
 SECTIONS = {f"Q{i:02d}" for i in range(1, 13)}
-STEPS, MAX_LENGTH = 100, 128
-# Questions no synthetic row asks, planted (twice each) in the training data for Q05's first
-# chunk (tokenization). The untrained head ranks other sections first for them (Q12, Q02).
-PLANTED = [
-    {
-        "chunk_id": "Q05#0",
-        "question_id": "Q05",
-        "style": "planted",
-        "seed": 0,
-        "text": text,
-    }
-    for text in (
-        "planted probe: why does splitting text into subword pieces change what a model costs",
-        "planted probe: how do subword pieces change an LLM's bill and its behaviour",
-    )
-]
+PLANTED = "planted probe: why would splitting words into pieces change what my API bill says"
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shared_index_dir):
-    """Train through `ensure_trained` on the tiny corpus, beside a link to the shared index."""
-    assert all(_bucket(p["text"]) != 0 for p in PLANTED)  # planted rows land in train
-    index_dir = tmp_path_factory.mktemp("rerank-index")
-    (index_dir / "current").symlink_to((shared_index_dir / "current").resolve())
-    cfg = load_config(index_dir=index_dir)
+    cfg = load_config(index_dir=shared_index_dir)
     idx = ensure_index(cfg).index
-    rows = [r for r in training.load_synthetic() if r["question_id"] in SECTIONS]
-    small = {"train": {"steps": STEPS, "n_neg": 3, "max_length": MAX_LENGTH}}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(training, "load_synthetic", lambda: [*rows, *PLANTED, *PLANTED])
-        mp.setattr(training, "defaults", lambda: small)
-        said: list[str] = []
-        out = training.ensure_trained(cfg, idx, progress=said.append)
-    return cfg, idx, out, said
+    searcher = Searcher(cfg, use_reranker=False)
+    queries = [
+        {"text": r["text"], "sections": [r["question_id"]]}
+        for r in load_synthetic()
+        if r["question_id"] in SECTIONS
+    ][:80]
+    queries += [{"text": f"{PLANTED} ({i})", "sections": ["Q05"]} for i in range(6)]
+    rows = [{**p, "llm": None} for p in candidate_pairs(queries, searcher, depth=4)]
+    out = tmp_path_factory.mktemp("reranker")
+    said: list[str] = []
+    report = training.train(
+        rows, lambda cid: idx.by_id[cid].text, out, epochs=3.0, progress=said.append
+    )
+    return cfg, idx, out, report, said
 
 
-def test_training_lowers_the_loss_and_ranks_the_planted_pair_first(trained):
-    cfg, idx, out, said = trained
-    report = json.loads((out / "train_report.json").read_text())
-    assert report["steps"] == STEPS and report["train_examples"] > 50
-    assert report["dev_examples"] > 5
-    # The loss falls: on the training batches (first vs last 25 steps) and on held-out questions.
-    curve = report["loss_curve"]
-    assert len(curve) == STEPS // 25 and curve[-1] < curve[0]
+def test_training_lowers_the_held_out_loss_and_writes_the_overlay(trained):
+    _, _, out, report, said = trained
     assert report["dev_loss_after"] < report["dev_loss_before"]
-    assert report["dev_acc_after"] >= report["dev_acc_before"]
+    assert report["dev_first_after"] >= report["dev_first_before"]
+    assert json.loads((out / "model.json").read_text())["steps"] == report["steps"]
+    assert (out / "overlay.safetensors").stat().st_size < 50 * 2**20  # small enough to ship
     assert any("dev after" in line for line in said)
-    # The cached directory is the one search finds (rerank.available), not a stray copy.
-    found = rerank.available(cfg, idx)
-    assert found is not None and found.path == out and found.train_seconds == report["seconds"]
-    # Each planted question ranks its section first among every chunk of the tiny corpus.
+
+
+def test_the_planted_query_ranks_its_section_first(trained):
+    _, idx, out, _, _ = trained
+    model = MiniLMReranker(out)
     chunks = [c for c in idx.chunks if c.question_id in SECTIONS]
-    for planted in PLANTED:
-        scores = found.score(planted["text"], [c.text for c in chunks])
-        assert len(scores) == len(chunks)
-        best = max(range(len(chunks)), key=scores.__getitem__)
-        assert chunks[best].question_id == planted["question_id"], (chunks[best].id, planted)
-    assert found.score(PLANTED[0]["text"], []) == []
+    scores = model.score(f"{PLANTED} (0)", [c.text for c in chunks])
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    assert chunks[max(range(len(chunks)), key=scores.__getitem__)].question_id == "Q05"
 
 
-def test_rerank_search_ranks_by_the_trained_models_scores(trained):
-    cfg, idx, out, _ = trained
-    model = CrossEncoderReranker(out, MAX_LENGTH)
+def test_rerank_mode_interpolates_with_the_fused_score(trained):
+    cfg, idx, out, _, _ = trained
+    model = MiniLMReranker(out)
     searcher = Searcher(cfg, reranker=model)
-    query = "what is the difference between a base model and an instruction tuned model"
+    query = "how does subword tokenization affect cost"
     hybrid = searcher.search(query, k=10, mode="hybrid")
-    res = searcher.search(query, k=10, mode="rerank")
-    assert "rerank_s" in res.timing and "rerank_s" not in hybrid.timing
-    # The final score of each hit is the reranker's score of its chunk...
-    direct = model.score(query, [idx.by_id[h.chunk_id].text for h in res.hits])
-    assert [h.score for h in res.hits] == pytest.approx(direct, abs=1e-4)
-    assert [h.score for h in res.hits] == sorted((h.score for h in res.hits), reverse=True)
-    assert [h.rank for h in res.hits] == list(range(1, len(res.hits) + 1))
-    # ...over the fused head only (rerank_depth chunks), one hit per section.
-    assert len({h.id for h in res.hits}) == len(res.hits)
-    fused = searcher._linear(searcher.signals(searcher.prepare(query)))
-    head = sorted(fused, key=lambda c: (-fused[c], c))[: cfg.rerank_depth]
-    assert {h.chunk_id for h in res.hits} <= set(head)
-    # Reranking reorders: the scores are not the fused ones, and the scope decision is the same.
-    assert [h.score for h in res.hits] != [h.score for h in hybrid.hits]
-    assert res.in_scope == hybrid.in_scope and res.scope_score == hybrid.scope_score
-    # The planted questions find their section through the whole pipeline.
-    for planted in PLANTED:
-        assert searcher.search(planted["text"], k=3, mode="rerank").hits[0].id == "Q05"
+    reranked = searcher.search(query, k=10, mode="rerank")
+    assert reranked.answerability is not None and 0.0 <= reranked.answerability <= 1.0
+    assert hybrid.answerability is None
+    assert reranked.in_scope == hybrid.in_scope  # the scope decision does not depend on mode
+    fused = {h.chunk_id: h.score for h in hybrid.hits}
+    head = {h.chunk_id for h in reranked.hits[:3]}
+    assert head <= set(fused) | {c.id for c in idx.chunks}
+    assert interpolate({"a": 1.0}, {"a": 0.0}, 0.25) == {"a": 0.75}

@@ -11,7 +11,7 @@ Must not import: interview, evals, ui, cli, search.training.
 
 from coach.ask.align import has_negation, lcs
 from coach.ask.align import terms as alignment_terms
-from coach.ask.judge import Judge, JudgeSettings, combine, contradiction_flags
+from coach.ask.judge import Judge, JudgeSettings, combine
 from coach.ask.pipeline import CANARY, MAX_HISTORY_TURNS, AnswerResult, Asker, Source
 from coach.ask.support import numbers, split_sentences, support_scores
 from coach.ask.turnlog import TurnLog
@@ -30,7 +30,6 @@ __all__ = [
     "Source",
     "TurnLog",
     "combine",
-    "contradiction_flags",
     "split_sentences",
     "support_scores",
 ]

@@ -29,7 +29,7 @@ from dataclasses import replace
 from itertools import product
 from pathlib import Path
 
-from coach.ask import JudgeSettings, combine, contradiction_flags, split_sentences
+from coach.ask import JudgeSettings, combine, split_sentences
 from coach.config import Config
 from coach.evals.common import (
     bootstrap_interval,
@@ -91,17 +91,15 @@ def _signals(row: dict, judge, cache: RowCache) -> dict:
     key = _key(row, judge.name)
     sentences, _ = labelled_sentences(row)
     passages = judge.passages(row["sources"])
-    # Cheap and deterministic: recomputed every run, so changing the rules needs no model.
-    flags = contradiction_flags(sentences, passages)
     hit = cache.get(key)
     if hit is not None:
-        return {**hit, "contradictions": flags}
+        return hit
     t = time.perf_counter()
     support, llm = judge.signals(sentences, passages)
     item = {"key": key, "id": row["id"], "support": support, "llm": llm}
     item["seconds"] = round(time.perf_counter() - t, 3)
     cache.put(item)
-    return {**item, "contradictions": flags}
+    return item
 
 
 def score_rows(rows: list[dict], signals: dict[str, dict], settings: JudgeSettings) -> dict:
@@ -110,8 +108,7 @@ def score_rows(rows: list[dict], signals: dict[str, dict], settings: JudgeSettin
     for row in rows:
         sig = signals[row["id"]]
         sentences, _ = labelled_sentences(row)
-        flags = sig.get("contradictions")
-        coach = combine(sentences, sig["support"], sig["llm"], settings, "coach", flags)
+        coach = combine(sentences, sig["support"], sig["llm"], settings, "coach")
         support_only = combine(sentences, sig["support"], None, settings, "support")
         llm_only = combine(
             sentences, sig["llm"], None, replace(settings, sentence_threshold=0.5), "llm"
@@ -203,10 +200,8 @@ def tune(rows: list[dict], signals: dict[str, dict]) -> list[dict]:
     grid = []
     shares = [0.0, 0.25, 0.4, 0.5, 0.6, 0.75, 1.0]
     thresholds = [0.4, 0.5, 0.6, 0.7]
-    for share, threshold, min_share, cap in product(
-        shares, thresholds, [0.0, 0.5, 1.0], [0.1, 0.3, 0.5, 1.0]
-    ):
-        settings = JudgeSettings(share, threshold, min_share, cap)
+    for share, threshold, min_share in product(shares, thresholds, [0.0, 0.5, 1.0]):
+        settings = JudgeSettings(share, threshold, min_share)
         m = judge_metrics(rows, score_rows(rows, signals, settings), "coach", threshold)
         grid.append({**vars(settings), **m})
     return sorted(grid, key=lambda g: (-(g["auc"] or 0), -(g["accuracy"] or 0)))
@@ -321,7 +316,6 @@ def run(
             "support": scored[r["id"]]["support"][0],
             "llm": scored[r["id"]]["llm"][0],
             "llm_sentences": signals[r["id"]]["llm"],
-            "contradictions": signals[r["id"]].get("contradictions"),
         }
         for r in rows
     ]
