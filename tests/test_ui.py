@@ -57,7 +57,7 @@ class ScriptedAsker:
         self.pieces, self.outcome = pieces, outcome
         self.calls = []
 
-    def ask(self, question, history=(), *, on_token=None, cancel=None):
+    def ask(self, question, history=(), *, on_token=None, cancel=None, mode=None):
         self.calls.append((question, list(history)))
         for piece in self.pieces:
             on_token(piece)
@@ -170,7 +170,7 @@ def test_stop_cancels_the_turn_and_keeps_the_partial_answer():
     started, release = threading.Event(), threading.Event()
 
     class SlowAsker(ScriptedAsker):
-        def ask(self, question, history=(), *, on_token=None, cancel=None):
+        def ask(self, question, history=(), *, on_token=None, cancel=None, mode=None):
             on_token("LoRA adds ")
             started.set()
             release.wait(5)
@@ -223,7 +223,7 @@ def test_stream_answer_batches_pieces_and_cancels_when_abandoned():
     gate = threading.Event()
     seen = {}
 
-    def slow_ask(question, history, *, on_token, cancel):
+    def slow_ask(question, history, *, on_token, cancel, mode=None):
         on_token("a")
         gate.wait(5)
         on_token("b")

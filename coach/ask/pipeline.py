@@ -25,7 +25,7 @@ from coach.ask.compose import ComposeSettings, compose, render
 from coach.ask.gate import SentenceGate
 from coach.ask.support import support_scores
 from coach.ask.turnlog import TurnLog
-from coach.config import Config
+from coach.config import ANSWER_MODES, Config
 from coach.errors import BackendError, BadInput
 from coach.handbook import load_errata, load_handbook, statements_by_section
 from coach.llm import CancelToken, Generator, get_generator, prompts
@@ -203,12 +203,18 @@ class Asker(guardrails.UsesGuards):
         cancel: CancelToken | None = None,
         check_input: bool = True,
         check_scope: bool = True,
+        mode: str | None = None,
     ) -> AnswerResult:
         """Answer one question.
 
         `check_input=False` and `check_scope=False` bypass the input layer and the scope
-        refusal, so leak tests reach the model and the output layer.
+        refusal, so leak tests reach the model and the output layer. `mode` ("quote" or
+        "generate") overrides `Config.answer_mode` for this turn (the Ask tab's choice).
         """
+        mode = mode or self.cfg.answer_mode
+        if mode not in ANSWER_MODES:
+            choices = ", ".join(ANSWER_MODES)
+            raise BadInput(f"Unknown answer mode {mode!r}; choose one of {choices}.")
         if not isinstance(question, str):
             raise BadInput("The question must be text.")
         turn = _Turn(question, time.perf_counter(), on_token=on_token)
@@ -234,7 +240,7 @@ class Asker(guardrails.UsesGuards):
             turn.flags.append("out_of_scope")
             text = prompts.render("refusals", "out_of_scope", closest=closest_list(turn.result))
             return self._finish(turn, text, "out_of_scope")
-        if self.cfg.answer_mode == "generate":
+        if mode == "generate":
             return self._generate(turn, question, cancel)
         return self._quote(turn)
 
@@ -310,7 +316,6 @@ class Asker(guardrails.UsesGuards):
         chosen, best = self._statements(turn)
         turn.extras.setdefault("checks", {})["relevance"] = round(best, 4)
         if not chosen or best < self.compose.min_relevance:
-            turn.flags.append("abstained")
             text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
             return self._finish(turn, text, "abstained")
         turn.extras.setdefault("checks", {})["statements"] = [st.id for st in chosen]
@@ -382,7 +387,6 @@ class Asker(guardrails.UsesGuards):
             # turn with the output guard's verdict on the raw text.
             return self._checked(turn, reply.text)
         if report.abstained and not report.shown:
-            turn.flags.append("abstained")
             text = prompts.render("refusals", "abstained", closest=closest_list(turn.result))
             return self._finish(turn, text, "abstained")
         if not report.shown or report.count("quoted") == 0:

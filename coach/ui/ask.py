@@ -38,6 +38,10 @@ PANEL_HINT = (
     "Click a citation such as **[Q17]** in an answer, or pick a source above, to read that "
     "handbook section here."
 )
+MODES = {
+    "quote": "the handbook's own sentences, cited (instant)",
+    "generate": "the model's words, checked sentence by sentence against the handbook (slower)",
+}
 THINKING = "*Searching the handbook…*"
 STOPPED = "*(stopped)*"
 BUSY = "Wait for the current answer, or press Stop."
@@ -58,6 +62,7 @@ class ChatSession:
         self.recorded = False  # whether that turn went into `history`
         self.busy = False
         self.cancel: CancelToken | None = None
+        self.mode: str | None = None  # the answer mode picked in the tab (None: the config's)
         self.practise: str | None = None  # the question the last answer came from
         self.lock = threading.Lock()
 
@@ -78,6 +83,7 @@ def stream_answer(
     question: str,
     history: Sequence[dict],
     cancel: CancelToken,
+    mode: str | None = None,
 ) -> Generator[str, None, AnswerResult]:
     """Run one turn in a worker thread; yield the text shown so far; return the result.
 
@@ -89,7 +95,9 @@ def stream_answer(
 
     def work() -> None:
         try:
-            outcome["result"] = ask(question, history, on_token=pieces.put, cancel=cancel)
+            outcome["result"] = ask(
+                question, history, on_token=pieces.put, cancel=cancel, mode=mode
+            )
         except BaseException as exc:  # handed to the consumer, never lost in the thread
             outcome["error"] = exc
         finally:
@@ -243,7 +251,7 @@ def respond(state: ServerState, session: ChatSession):
         yield first, gr.skip(), status, gr.skip()
         try:
             asker = state.asker()
-            stream = stream_answer(asker.ask, question, history, token)
+            stream = stream_answer(asker.ask, question, history, token, session.mode)
             while True:
                 try:
                     shown = next(stream)
@@ -311,6 +319,12 @@ def build(ctx: UiContext) -> None:
                     stop = gr.Button("Stop", variant="stop", elem_id="ask-stop")
                     retry = gr.Button("Retry last", elem_id="ask-retry")
                     clear = gr.Button("Clear conversation", elem_id="ask-clear")
+                mode = gr.Radio(
+                    [(label, value) for value, label in MODES.items()],
+                    value=state.cfg.answer_mode,
+                    label="Answer with",
+                    elem_id="ask-mode",
+                )
                 status = gr.Markdown("", elem_id="ask-status")
                 practise = gr.Button(
                     "Practise this question", visible=False, elem_id="ask-practise", size="sm"
@@ -360,6 +374,10 @@ def build(ctx: UiContext) -> None:
     def show(ref: str | None) -> str:
         return open_section(state, ref)
 
+    def pick_mode(value: str, s: ChatSession) -> None:
+        s.mode = value
+
+    mode.input(pick_mode, [mode, session], None, queue=False)
     sources.input(show, sources, panel, queue=False)
     cite_open.click(show, cite_ref, panel, js=CITE_INPUT_JS, queue=False)
     ctx.blocks.load(None, js=CITE_JS)
