@@ -36,7 +36,10 @@ SCHEMA = {
     },
     "required": list(STYLES),
 }
-# Two passes with different seeds and a warm temperature give two phrasings per style.
+# Two passes with different seeds and a warm temperature were meant to give two phrasings
+# per style. What corpus/synthetic_questions.jsonl holds is less: 472 questions over 105 of
+# 106 chunks, a second phrasing for only 12 (chunk, style) pairs; the decontamination check
+# dropped 176 that were close to eval rows.
 SEEDS = (11, 23)
 # A schema-constrained reply should always parse; a few failures are tolerated (and retried
 # by the next run), more mean something is broken.
