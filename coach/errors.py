@@ -4,6 +4,11 @@ Library code raises these; only the CLI and the UI turn them into friendly text 
 (see the command-line contract in DESIGN.md). Every message says how to fix the problem.
 """
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
 
 class CoachError(Exception):
     """Base class. `code` is the machine-readable error code in JSON output."""
@@ -44,3 +49,27 @@ class BackendError(CoachError):
 
     code = "backend"
     exit_code = 1
+
+
+def read_setup_json(path: Path, what: str, fix: str, check=None, why: str = "") -> object:
+    """Read a JSON data file the coach cannot run without; `check` validates its content by
+    raising KeyError/TypeError/ValueError. Any failure is a SetupError naming the file, what is
+    wrong, `why` it matters and the `fix`; never a silent default."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SetupError(
+            f"Cannot read {what} {path} ({exc.strerror or exc}){why}. Fix: {fix}"
+        ) from exc
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SetupError(
+            f"{what.capitalize()} {path} is not valid JSON ({exc}). Fix: {fix}"
+        ) from exc
+    if check is not None:
+        try:
+            check(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SetupError(
+                f"{what.capitalize()} {path} is not valid ({exc}). Fix: {fix}"
+            ) from exc
+    return data

@@ -266,7 +266,7 @@ def test_settings_show_broken_retrieval_defaults_with_the_fix(fake_asker, monkey
     assert "(dev-split decision:" in settings.facts(state)
     monkeypatch.setattr(rerank, "DEFAULTS_PATH", tmp_path / "retrieval_defaults.json")
     table = settings.facts(state)
-    assert "**unknown: The retrieval defaults" in table
+    assert "**unknown: Cannot read the retrieval defaults" in table
     assert "git checkout -- corpus/retrieval_defaults.json" in table
 
 

@@ -135,23 +135,23 @@ def agreement(rows: list[dict], scores: dict[str, float]) -> dict:
     }
 
 
-def _optional_rows(relpath: str, split: str) -> list[dict]:
-    from coach.evals.common import EVALS_DIR
-
-    return load_rows(relpath, split) if (EVALS_DIR / relpath).exists() else []
-
-
 def _errata_pairs(rows: list[dict], scores: dict[str, float]) -> dict:
     """Each erratum's pair: the answer stating the correction must not score below the one
     repeating the handbook's error."""
     by: dict[str, dict] = defaultdict(dict)
+    human: dict[str, dict] = defaultdict(dict)
     for r in rows:
         by[r["erratum"]][r["variant"]] = scores[r["id"]]
+        human[r["erratum"]][r["variant"]] = r["human_mean"]
     pairs = {e: v for e, v in by.items() if {"correct", "error"} <= set(v)}
     below = sorted(e for e, v in pairs.items() if v["correct"] < v["error"])
     return {
         "pairs": len(pairs),
         "correct_below_error": below,
+        "humans_put_correct_below_error": sorted(
+            e for e in pairs if human[e]["correct"] < human[e]["error"]
+        ),
+        "agreement": agreement(rows, scores),
         "mean_gap": round(statistics.fmean(v["correct"] - v["error"] for v in pairs.values()), 2)
         if pairs
         else None,
@@ -209,9 +209,7 @@ def run(
         rows = [r for r in rows if r["id"] in sampled or r["question"] in questions]
     questions = {r["question"] for r in rows}
     human = [r for r in load_rows(HUMAN, split) if limit is None or r["question"] in questions]
-    errata = [
-        r for r in _optional_rows(ERRATA, split) if limit is None or r["question"] in questions
-    ]
+    errata = [r for r in load_rows(ERRATA, split) if limit is None or r["question"] in questions]
     rows += human + errata
     grader = grader or Grader(cfg)
     grader.warm_up()

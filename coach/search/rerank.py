@@ -10,12 +10,11 @@ split and recorded in `corpus/retrieval_defaults.json`: the reranker must earn i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from coach.config import REPO_ROOT, Config
-from coach.errors import SetupError
+from coach.errors import SetupError, read_setup_json
 from coach.search.minilm_reranker import FIX, RERANKER_DIR, MiniLMReranker
 
 DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
@@ -34,24 +33,7 @@ def defaults(path: Path | None = None) -> dict:
     run with settings nobody chose on the dev split.
     """
     path = DEFAULTS_PATH if path is None else path
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SetupError(
-            f"The retrieval defaults {path} are missing or unreadable ({exc.strerror or exc}). "
-            f"Fix: {DEFAULTS_FIX}"
-        ) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SetupError(
-            f"The retrieval defaults {path} are not valid JSON ({exc}). Fix: {DEFAULTS_FIX}"
-        ) from exc
-    try:
-        check_defaults(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SetupError(
-            f"The retrieval defaults {path} are not valid ({exc}). Fix: {DEFAULTS_FIX}"
-        ) from exc
-    return data
+    return read_setup_json(path, "the retrieval defaults", DEFAULTS_FIX, check=check_defaults)
 
 
 def check_defaults(data: object) -> None:

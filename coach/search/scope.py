@@ -69,7 +69,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from coach.config import CORPUS_DIR
-from coach.errors import SetupError
+from coach.errors import SetupError, read_setup_json
 
 FEATURES = ("chunk_cos", "syn_cos", "neg_cos", "coverage", "rare")
 SIGNAL = "logistic regression over " + ", ".join(FEATURES) + " (corpus/scope_model.json)"
@@ -84,20 +84,8 @@ FIX = (
 def load_model(path: Path) -> dict:
     """Read and check a scope model file; a missing or broken one is a SetupError, never a
     fallback (without it every query would be answered as in scope)."""
-    try:
-        params = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SetupError(
-            f"The scope model {path} is missing or unreadable ({exc.strerror or exc}): without it "
-            f"out-of-scope questions cannot be refused. Fix: {FIX}"
-        ) from exc
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise SetupError(f"The scope model {path} is not valid JSON ({exc}). Fix: {FIX}") from exc
-    try:
-        _check_params(params)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SetupError(f"The scope model {path} is not valid ({exc}). Fix: {FIX}") from exc
-    return params
+    why = ": without it out-of-scope questions cannot be refused"
+    return read_setup_json(path, "the scope model", FIX, check=_check_params, why=why)
 
 
 def _check_params(p: object) -> None:
