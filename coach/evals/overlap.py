@@ -28,6 +28,7 @@ TRAINING_FILES = (
     CORPUS_DIR / "synthetic_questions.jsonl",
     CORPUS_DIR / "scope_negatives.jsonl",
     CORPUS_DIR / "guardrails" / "harmful_train.jsonl",
+    CORPUS_DIR / "reranker_queries.jsonl",
     CORPUS_DIR / "reranker_labels.jsonl",
 )
 # The fields of an eval row that hold text someone wrote (ids and labels are not text).
