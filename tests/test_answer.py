@@ -239,3 +239,12 @@ def test_turn_log_is_pii_scrubbed(make_asker, coach_home):
     line = (coach_home / "logs" / "turns.jsonl").read_text()
     assert "jane.doe@example.com" not in line
     assert json.loads(line.splitlines()[-1])["question"].startswith("What is LoRA")
+
+
+def test_a_table_of_parallel_lists_is_read_per_column_not_per_row():
+    # Q40's table is "Helpful When" | "Not Helpful When": read per row, each helpful case came
+    # out as a case where chain-of-thought does not help (found by the hand reading).
+    texts = [st.text for st in statements_by_section()["Q40"] if st.kind == "row"]
+    assert "Helpful when: Multi-step logical reasoning." in texts
+    assert "Not helpful when: Tasks where model is already highly confident." in texts
+    assert not any("—" in t for t in texts), texts

@@ -32,7 +32,7 @@ _ITEM = re.compile(r"^(?:\d{1,2}[.)]|[-•*])\s+")
 
 
 # Bump when the splitting rules change: the index stores one vector per statement.
-STATEMENTS_VERSION = "1"
+STATEMENTS_VERSION = "2"  # 2: tables of parallel lists read per column
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,35 @@ def row_statement(header: tuple[str, ...], row: tuple[str, ...]) -> str:
     return f"{first}: {'; '.join(pairs)}." if pairs else f"{first}."
 
 
+def parallel_lists(header: tuple[str, ...]) -> bool:
+    """A two-column table whose columns are opposite lists ("Helpful When" | "Not Helpful
+    When"): its rows pair unrelated cells, so a row read with its first cell as a label would
+    state the second column's case about the first's ("Math problems: Not Helpful When — ...").
+
+    >>> parallel_lists(("Helpful When", "Not Helpful When"))
+    True
+    >>> parallel_lists(("Method", "How It Works"))
+    False
+    """
+    if len(header) != 2:
+        return False
+    a, b = (h.strip().lower() for h in header)
+    return b == f"not {a}" or {a, b} in ({"pros", "cons"}, {"advantages", "disadvantages"})
+
+
+def column_statements(header: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) -> list[str]:
+    """Each cell of a table of parallel lists as its own statement under its column's header.
+
+    >>> column_statements(("Helpful When", "Not Helpful When"), (("Math", "Recall"),))
+    ['Helpful when: Math.', 'Not helpful when: Recall.']
+    """
+    out = []
+    for j, name in enumerate(header):
+        label = name[:1].upper() + name[1:].lower()
+        out += [f"{label}: {row[j].rstrip('.')}." for row in rows if j < len(row) and row[j]]
+    return out
+
+
 def _paragraph_statements(text: str) -> list[tuple[str, str]]:
     text = text.strip()
     if _ITEM.match(text):
@@ -92,6 +121,8 @@ def question_statements(q: Question) -> tuple[Statement, ...]:
     for block in q.blocks:
         if isinstance(block, Paragraph):
             pieces += _paragraph_statements(block.text)
+        elif isinstance(block, Table) and parallel_lists(block.header):
+            pieces += [("row", text) for text in column_statements(block.header, block.rows)]
         elif isinstance(block, Table):
             pieces += [("row", row_statement(block.header, row)) for row in block.rows]
     pieces += [("tip", s) for s in split_sentences(q.tip)]
