@@ -619,8 +619,7 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
 def _total(
     points: tuple[PointGrade, ...], errors: tuple[GradeError, ...], s: GradeSettings
 ) -> tuple[float, float]:
-    """(score, deductions): the points' credits minus the errors' deductions, clipped to 0-10;
-    two or more errors cap the score at `errors_cap`. The deduction reported is what was taken.
+    """(score, deductions) of graded points and found errors: see `score_from`.
 
     >>> from coach.interview.rubrics import RubricPoint
     >>> pt = lambda w, v: PointGrade(RubricPoint("Q1.1", "p", w, "s", (), "f?"), v, "", 0,
@@ -633,12 +632,37 @@ def _total(
     >>> _total((pt(0.6, "covered"), pt(0.4, "covered")), (e, e), GradeSettings())
     (3.0, 7.0)
     """
-    credits = round(sum(p.credit for p in points), 2)
-    score = credits - s.error_deduction * len(errors)
-    if len(errors) >= 2:
+    return score_from(sum(p.credit for p in points), len(errors), s)
+
+
+def score_from(credits: float, n_errors: int, s: GradeSettings) -> tuple[float, float]:
+    """(score, deductions): the points' credits minus the errors' deductions, clipped to 0-10;
+    two or more errors cap the score at `errors_cap`. The deduction reported is what was taken.
+    Pure, so stored signals replay to the same score (scripts/fit_grader.py).
+
+    >>> score_from(8.0, 1, GradeSettings()), score_from(2.0, 2, GradeSettings())
+    ((6.5, 1.5), (0.0, 2.0))
+    """
+    credits = round(credits, 2)
+    score = credits - s.error_deduction * n_errors
+    if n_errors >= 2:
         score = min(score, s.errors_cap)
     score = round(float(np.clip(score, 0.0, 10.0)), 1)
     return score, round(credits - score, 2)
+
+
+def replay(signals: list[dict], weights: list[float], n_errors: int, s: GradeSettings) -> float:
+    """The score a grade's stored signals give under settings `s` (eval reports keep them).
+
+    >>> sig = {"cosine": 0.8, "keywords": 1.0, "p_yes": 0.95, "list_like": 0.0, "topic": 0.8}
+    >>> replay([sig, {**sig, "cosine": 0.2, "p_yes": 0.0}], [0.6, 0.4], 0, GradeSettings())
+    6.0
+    """
+    credits = 0.0
+    for sig, weight in zip(signals, weights, strict=True):
+        verdict = judge_point(PointSignals(**sig), s)[1]
+        credits += round(10 * weight * CREDIT[verdict], 2)
+    return score_from(credits, n_errors, s)[0]
 
 
 def _short(text: str, limit: int = 200) -> str:
