@@ -10,8 +10,9 @@ faithful or not, with a label per sentence. Judges compared, on the same rows:
 - `support`: the deterministic support score alone;
 - `llm`: the LLM verdicts alone (share of sentences it calls supported);
 - `ragas`: ragas 0.4.3 Faithfulness with the same local model as judge (llama_cpp.server), on a
-  stratified subset because it costs ~35-49 s per answer on this CPU; the coach judge is scored on
-  the same subset, each AUC with a bootstrap 95% interval.
+  stratified subset because it costs ~30-49 s per answer on this CPU; the coach judge is scored on
+  the same subset, each AUC with a bootstrap 95% interval, and their difference with a paired
+  one.
 Per judge: ROC AUC (faithful = positive), accuracy at its threshold, same-question pairs where
 the unfaithful answer scores below the faithful one, sentence-level precision/recall of
 "unsupported" flags, seconds per answer, NaN count. The raw per-row signals are cached in
@@ -43,7 +44,7 @@ from coach.evals.common import (
 DATASET = "judge/set.jsonl"
 SWAPS = "judge/swaps.jsonl"
 FRESH = "judge/fresh.jsonl"
-RAGAS_FULL = 40  # ragas rows in a full run (of the split), stratified by category
+RAGAS_FULL = 40  # ragas rows by category in a full run, topped up to half faithful (55 rows)
 RAGAS_LIMITED = 2  # ragas rows when --limit is used (CI smoke: proves the plumbing)
 
 
@@ -165,17 +166,42 @@ def by_category(rows: list[dict], scored: dict, name: str) -> dict:
     return out
 
 
+def _auc(sample: list[dict], values: dict[str, float]) -> float:
+    pos = [values[r["id"]] for r in sample if r["label"] == "faithful"]
+    neg = [values[r["id"]] for r in sample if r["label"] != "faithful"]
+    pos = [v for v in pos if not math.isnan(v)]
+    neg = [v for v in neg if not math.isnan(v)]
+    return roc_auc(pos, neg) if pos and neg else float("nan")
+
+
 def auc_interval(rows: list[dict], values: dict[str, float]) -> tuple[float, float] | None:
     """Bootstrap 95% interval of the AUC, resampling rows."""
+    return bootstrap_interval(lambda sample: _auc(sample, values), rows)
 
-    def stat(sample):
-        pos = [values[r["id"]] for r in sample if r["label"] == "faithful"]
-        neg = [values[r["id"]] for r in sample if r["label"] != "faithful"]
-        pos = [v for v in pos if not math.isnan(v)]
-        neg = [v for v in neg if not math.isnan(v)]
-        return roc_auc(pos, neg) if pos and neg else float("nan")
 
-    return bootstrap_interval(stat, rows)
+def paired_difference(
+    rows: list[dict], a: dict[str, float], b: dict[str, float]
+) -> tuple[float, float] | None:
+    """Bootstrap 95% interval of AUC(a) - AUC(b) on the same resampled rows: two judges
+    compared on one sample, so their shared row difficulty cancels out."""
+    return bootstrap_interval(lambda sample: _auc(sample, a) - _auc(sample, b), rows)
+
+
+def ragas_subset(rows: list[dict], n: int) -> list[dict]:
+    """`n` rows stratified by category, topped up with faithful rows (spread over source
+    questions) until half of `n` are faithful: "faithful" is one category among nine, and an
+    AUC over five positives has too wide an interval to compare judges."""
+    subset = stratified_sample(rows, n, key=lambda r: r["category"])
+    chosen = {r["id"] for r in subset}
+    faithful = [r for r in rows if r["label"] == "faithful" and r["id"] not in chosen]
+    missing = n // 2 - sum(r["label"] == "faithful" for r in subset)
+    if missing > 0 and faithful:
+        subset += stratified_sample(faithful, missing, key=lambda r: r["source_question"])
+    return subset
+
+
+def _category(row: dict) -> str:
+    return row["category"]
 
 
 def same_question_pairs(rows: list[dict], values: dict[str, float]) -> dict:
@@ -213,7 +239,7 @@ def _ragas(cfg: Config, rows: list[dict], limit: int | None, progress, passages)
     from coach.evals.ragas_judge import RagasJudge
 
     n = RAGAS_LIMITED if limit is not None else RAGAS_FULL
-    subset = stratified_sample(rows, n, key=lambda r: r["category"])
+    subset = ragas_subset(rows, n) if limit is None else stratified_sample(rows, n, key=_category)
     judge = RagasJudge(cfg, metrics=("faithfulness",))
     values: dict[str, float] = {}
     seconds = []
@@ -304,7 +330,9 @@ def run(
             **judge_metrics(same, {k: {"coach": scored[k]["coach"]} for k in values}, "coach",
                             threshold),
             "rows": len(same),
+            "faithful_rows": sum(r["label"] == "faithful" for r in same),
             "auc_interval_95": auc_interval(same, values),
+            "auc_minus_ragas_interval_95": paired_difference(same, values, ragas["values"]),
         }  # fmt: skip
         report["ragas_values"] = ragas["values"]
     report["rows"] = [
