@@ -1,5 +1,6 @@
 """The answer eval: dataset, metric arithmetic, the judge's transport (rewrite + cache) and the
-run loop with fakes; one real end-to-end run with the llama.cpp judge server."""
+run loop with fakes. The real end-to-end run (the Ask pipeline, the coach judge and ragas through
+the llama.cpp judge server) is the CI gate, tests/test_answer_gate.py."""
 
 from __future__ import annotations
 
@@ -393,31 +394,3 @@ def test_run_with_fakes_writes_ragas_rows(coach_home):
     refused = next(r for r in report["rows"] if not r["in_scope"])
     assert refused["retrieved_contexts"] == [] and refused["context_recall"] is None
     assert any(r.get("faithfulness", 0) is None for r in report["rows"])  # NaN written as null
-
-
-# -- the real thing -----------------------------------------------------------------------
-
-
-@pytest.mark.real
-def test_real_answer_eval_answers_and_judges(
-    real_models, shared_index_dir, monkeypatch, coach_home
-):
-    """Two covered dev questions the pipeline answers, one uncovered: every answered row is
-    judged by the coach judge and by ragas (NaN is allowed and counted, a crash is not)."""
-    monkeypatch.setenv("COACH_INDEX_DIR", str(shared_index_dir))
-    cfg = load_config()
-    dev = load_rows(answer_eval.CORRECTNESS, "dev")
-    covered = [r for r in dev if r["in_scope"] and r["style"] == "short_direct"][:2]
-    rows = covered + [r for r in dev if not r["in_scope"]][:1]
-    out = answer_eval.run(cfg, split="dev", rows=rows, ragas_limit=None)
-    m = out["metrics"]
-    assert out["n"] == 3 and m["in_scope_questions"] == 2 and m["out_of_scope_questions"] == 1
-    report = json.loads(open(out["report"]).read())
-    answered = [r for r in report["rows"] if not r["refused"]]
-    assert answered, "no covered question was answered"
-    for r in answered:
-        assert "faithfulness" in r and "answer_relevancy" in r and "coach_faithfulness" in r
-        assert r["must_not_made"] == [] and r["ungrounded"] == []
-    assert m["ragas"]["answers_judged"] == len(answered)
-    # Nothing of ragas' lands in the user's data dir: its uuid file is under COACH_HOME.
-    assert (coach_home / "cache" / "judge-ragas.sqlite3").exists()

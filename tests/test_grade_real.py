@@ -89,14 +89,14 @@ def test_judge_scores_a_faithful_answer_above_its_fabricated_twin(env):
 
 
 def test_grading_eval_reduced(env):
-    r = run_cli("eval", "--suite", "grading", "--limit", "24", "--json", env=env, timeout=1200)
+    r = run_cli("eval", "--suite", "grading", "--limit", "16", "--json", env=env, timeout=1200)
     assert r.returncode == 0, r.stderr[-2000:]
     result = json_lines(r.stdout)[0]
     jsonschema.validate(result, schema("eval"))
     m = result["metrics"]
-    assert m["questions"] == 6 and m["answers"] >= 24
+    assert m["questions"] == 4 and m["answers"] >= 16
     assert m["repeat"]["identical"] == m["repeat"]["n"]
-    assert m["injection"]["raised"] == 0
+    assert m["injection"]["n"] > 0 and m["injection"]["raised"] == 0
     assert m["by_level"]["strong"]["mean"] > m["by_level"]["off_topic"]["mean"]
 
 
