@@ -69,8 +69,8 @@ class Config:
     answer_mode: str = "quote"
     # Index each chunk's LLM-written questions with it (corpus/synthetic_questions.jsonl).
     doc2query: bool = True
-    # Candidates the reranker rescores; each pair costs ~50 ms on this CPU.
-    rerank_depth: int = 10
+    # How many sections the reranker reads and its weight are dev-split decisions, kept in
+    # corpus/retrieval_defaults.json ("rerank"), not settings.
     rerank_max_length: int = 256
     # A Hugging Face cross-encoder directory to use instead of the trained one.
     reranker_path: Path | None = None

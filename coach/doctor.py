@@ -121,7 +121,7 @@ def _rubrics() -> Check:
     return _file_check("rubrics (corpus/rubrics.json)", load)
 
 
-def _data_files() -> list[Check]:
+def _data_files(cfg: Config) -> list[Check]:
     """The corpus files that search and answers read, each of which is an error when broken
     (never a silent fallback): the scope model and its negatives, the retrieval defaults, the
     errata, the rubrics, and the embedder's word list the typo corrector uses."""
@@ -143,6 +143,14 @@ def _data_files() -> list[Check]:
             f"reranker {'on' if data['use_reranker'] else 'off'}"
         )
 
+    def reranker() -> str:
+        data = rerank.defaults(rerank.DEFAULTS_PATH)
+        if not data["use_reranker"]:
+            return "off: hybrid search without reranking (the dev decision in the defaults)"
+        found = rerank.settings(data)
+        which = rerank.describe_in_use(cfg)
+        return f"in use: {which}; reads the top {found['depth']} sections, weight {found['weight']}"
+
     def errata_file() -> str:
         return f"{len(errata.load_errata(errata.ERRATA_PATH))} errata"
 
@@ -153,6 +161,7 @@ def _data_files() -> list[Check]:
         _file_check("scope model (corpus/scope_model.json)", scope_model),
         _file_check("scope negatives (corpus/scope_negatives.jsonl)", negatives),
         _file_check("retrieval defaults (corpus/retrieval_defaults.json)", retrieval_defaults),
+        _file_check("reranker (corpus/reranker/)", reranker),
         _file_check("errata (corpus/errata.json)", errata_file),
         _rubrics(),
         _file_check("typo corrector's English words (embedder vocabulary)", english),
@@ -164,7 +173,7 @@ def run_checks(cfg: Config) -> list[Check]:
         *_packages(),
         *_models(cfg),
         _index(cfg),
-        *_data_files(),
+        *_data_files(cfg),
         _progress(cfg),
         *_data_dir(cfg),
     ]

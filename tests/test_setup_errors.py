@@ -54,7 +54,9 @@ BROKEN_DEFAULTS = {
     "no use_reranker": {k: v for k, v in DEFAULTS.items() if k != "use_reranker"},
     "bad method": {**DEFAULTS, "fusion": {**DEFAULTS["fusion"], "method": "max"}},
     "bad weight": {**DEFAULTS, "fusion": {**DEFAULTS["fusion"], "bm25_weight": "0.3"}},
-    "bad steps": {**DEFAULTS, "train": {"steps": 0}},
+    "no rerank": {k: v for k, v in DEFAULTS.items() if k != "rerank"},
+    "bad rerank depth": {**DEFAULTS, "rerank": {**DEFAULTS["rerank"], "depth": 0}},
+    "bad rerank weight": {**DEFAULTS, "rerank": {**DEFAULTS["rerank"], "weight": 2}},
 }
 
 

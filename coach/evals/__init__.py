@@ -10,7 +10,15 @@ Must not be imported by the pipeline stages (handbook, search, llm, guardrails, 
 interview); the UI, the CLI and the offline training steps may import it.
 """
 
-from coach.evals.common import EVALS_DIR, load_rows, percentile, stratified_sample
+from coach.evals.common import (
+    EVALS_DIR,
+    hit_at,
+    load_rows,
+    mrr_at,
+    percentile,
+    roc_auc,
+    stratified_sample,
+)
 from coach.evals.overlap import overlapping
 
 SUITES: dict[str, str] = {
@@ -21,4 +29,14 @@ SUITES: dict[str, str] = {
     "judge": "coach.evals.judge",
 }
 
-__all__ = ["EVALS_DIR", "SUITES", "load_rows", "overlapping", "percentile", "stratified_sample"]
+__all__ = [
+    "EVALS_DIR",
+    "SUITES",
+    "hit_at",
+    "load_rows",
+    "mrr_at",
+    "overlapping",
+    "percentile",
+    "roc_auc",
+    "stratified_sample",
+]

@@ -206,7 +206,7 @@ def run(
         "k_bm25": cfg.k_bm25,
         "k_dense": cfg.k_dense,
         "rrf_k": cfg.rrf_k,
-        "rerank_depth": cfg.rerank_depth,
+        "rerank": getattr(searcher, "rerank_config", None) if default_mode == "rerank" else None,
         "rerank_max_length": cfg.rerank_max_length,
         "reranker": getattr(searcher.reranker, "name", "none"),
         "default_mode": default_mode,

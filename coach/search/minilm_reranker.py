@@ -22,6 +22,9 @@ from coach.config import CORPUS_DIR
 from coach.errors import SetupError
 
 RERANKER_DIR = CORPUS_DIR / "reranker"
+# Its training data (coach/search/training/labels.py); the weights are keyed by their hash.
+QUERIES_PATH = CORPUS_DIR / "reranker_queries.jsonl"
+LABELS_PATH = CORPUS_DIR / "reranker_labels.jsonl"
 TRAINED_LAYERS = 2  # of MiniLM's 6: enough to learn the pair task, small enough to ship
 MAX_LENGTH = 256  # query + passage tokens: a chunk is ~120 words plus its header
 FIX = (
@@ -79,6 +82,38 @@ def data_hash(*paths: Path) -> str:
     for p in paths:
         h.update(p.read_bytes() if p.exists() else b"")
     return h.hexdigest()[:16]
+
+
+def describe(directory: Path = RERANKER_DIR) -> str:
+    """What the shipped reranker is, read without loading it (`coach doctor`): its training
+    data's hash against the data now in corpus/, its size, and the overlay's tensor count.
+    A missing, truncated or stale overlay is a SetupError naming the fix."""
+    import struct
+
+    meta = MiniLMReranker(directory).meta
+    path = directory / "overlay.safetensors"
+    try:
+        with path.open("rb") as f:
+            (size,) = struct.unpack("<Q", f.read(8))
+            header = json.loads(f.read(size))
+        tensors = [k for k in header if k != "__metadata__"]
+        end = max(v["data_offsets"][1] for k, v in header.items() if k != "__metadata__")
+        if path.stat().st_size < 8 + size + end:
+            raise ValueError("the file is shorter than its header says (truncated)")
+    except (OSError, ValueError, KeyError, struct.error) as exc:
+        raise SetupError(
+            f"The reranker's weights {path} are missing or broken ({exc}). Fix: {FIX}"
+        ) from exc
+    current = data_hash(QUERIES_PATH, LABELS_PATH)
+    if meta["data_hash"] != current:
+        raise SetupError(
+            f"The reranker in {directory} was trained on data {meta['data_hash']}, the labels "
+            f"now are {current}. Fix: coach index --train-reranker"
+        )
+    return (
+        f"{directory}: MiniLM + {meta['layers']} trained layers ({len(tensors)} tensors, "
+        f"{path.stat().st_size / 1e6:.1f} MB), training data {current}"
+    )
 
 
 class MiniLMReranker:

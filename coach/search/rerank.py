@@ -15,7 +15,7 @@ from pathlib import Path
 
 from coach.config import REPO_ROOT, Config
 from coach.errors import SetupError, read_setup_json
-from coach.search.minilm_reranker import FIX, RERANKER_DIR, MiniLMReranker
+from coach.search.minilm_reranker import FIX, RERANKER_DIR, MiniLMReranker, describe
 
 DEFAULTS_PATH = REPO_ROOT / "corpus" / "retrieval_defaults.json"
 
@@ -27,7 +27,7 @@ DEFAULTS_FIX = (
 
 
 def defaults(path: Path | None = None) -> dict:
-    """The dev-split decisions: {"use_reranker": bool, "train": {...}, "fusion": {...}, ...}.
+    """The dev-split decisions: {"use_reranker": bool, "fusion": {...}, "rerank": {...}}.
 
     A missing or broken file is a SetupError, never built-in defaults: search would silently
     run with settings nobody chose on the dev split.
@@ -39,9 +39,9 @@ def defaults(path: Path | None = None) -> dict:
 def check_defaults(data: object) -> None:
     """Raise KeyError/TypeError/ValueError unless every setting search reads is there.
 
-    >>> check_defaults({"use_reranker": False, "train": {"steps": 10},
+    >>> check_defaults({"use_reranker": False, "rerank": {"weight": 0.5, "depth": 5},
     ...     "fusion": {"method": "linear", "bm25_weight": 0.3, "correct_bm25": True}})
-    >>> check_defaults({"use_reranker": "no", "train": {}, "fusion": {}})
+    >>> check_defaults({"use_reranker": "no", "fusion": {}})
     Traceback (most recent call last):
     ...
     TypeError: use_reranker must be true or false
@@ -50,12 +50,9 @@ def check_defaults(data: object) -> None:
         raise TypeError("expected a JSON object")
     if not isinstance(data["use_reranker"], bool):
         raise TypeError("use_reranker must be true or false")
-    train, fusion = data["train"], data["fusion"]
-    if not isinstance(train, dict) or not isinstance(fusion, dict):
-        raise TypeError('"train" and "fusion" must be objects')
-    for key in ("steps", "n_neg", "max_length"):
-        if key in train and (not isinstance(train[key], int) or train[key] < 1):
-            raise ValueError(f"train.{key} must be a positive integer")
+    fusion = data["fusion"]
+    if not isinstance(fusion, dict):
+        raise TypeError('"fusion" must be an object')
     if fusion["method"] not in ("linear", "rrf"):
         raise ValueError('fusion.method must be "linear" or "rrf"')
     weight = fusion["bm25_weight"]
@@ -63,6 +60,27 @@ def check_defaults(data: object) -> None:
         raise ValueError("fusion.bm25_weight must be a number in [0, 1]")
     if not isinstance(fusion["correct_bm25"], bool):
         raise TypeError("fusion.correct_bm25 must be true or false")
+    found = data["rerank"]
+    depth, weight = found["depth"], found["weight"]
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError("rerank.depth must be a positive integer")
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not 0 <= weight <= 1:
+        raise ValueError("rerank.weight must be a number in [0, 1]")
+
+
+def settings(data: dict | None = None) -> dict:
+    """{"weight", "depth", ...}: the defaults' "rerank" block, chosen on the golden dev split
+    (checked with the rest of the file by `defaults`)."""
+    return (defaults() if data is None else data)["rerank"]
+
+
+def describe_in_use(cfg: Config) -> str:
+    """Which reranker search would load, checked without loading it (`coach doctor`)."""
+    if cfg.reranker_path is not None:
+        if not Path(cfg.reranker_path).is_dir():
+            raise SetupError(f"reranker_path {cfg.reranker_path} is not a directory. Fix: {FIX}")
+        return f"{cfg.reranker_path} (a configured cross-encoder)"
+    return describe(RERANKER_DIR)
 
 
 class CrossEncoderReranker:

@@ -111,6 +111,11 @@ def _check_params(p: object) -> None:
     for key in ("intercept", "threshold"):
         if isinstance(p[key], bool) or not math.isfinite(float(p[key])):
             raise ValueError(f"{key} must be a finite number")
+    block = p.get("answerability")
+    if block is not None:
+        for key in ("weight", "threshold"):
+            if isinstance(block[key], bool) or not math.isfinite(float(block[key])):
+                raise ValueError(f"answerability.{key} must be a finite number")
 
 
 @lru_cache(maxsize=1)
@@ -183,10 +188,36 @@ def rare_share(words: Iterable[str], is_rare) -> float:
     return sum(bool(is_rare(w)) for w in words) / len(words) if words else 0.0
 
 
-def decide(score: float, threshold: float | None = None) -> ScopeDecision:
+def with_answerability(score: float, answerability: float | None, params: Mapping | None = None):
+    """(score, threshold) of the decision: the five-signal score alone, or, when the reranker
+    read the query's top sections and the model has an "answerability" block, the score plus
+    `weight` x logit(the reranker's best probability), against that block's threshold.
+
+    >>> p = {"threshold": -1.0, "answerability": {"weight": 0.5, "threshold": 0.0}}
+    >>> with_answerability(1.0, None, p), with_answerability(1.0, 0.5, p)
+    ((1.0, -1.0), (1.0, 0.0))
+    """
+    p = model() if params is None else params
+    block = p.get("answerability")
+    if answerability is None or not block:
+        return score, float(p["threshold"])
+    a = min(max(answerability, 1e-4), 1 - 1e-4)
+    return score + block["weight"] * math.log(a / (1 - a)), float(block["threshold"])
+
+
+def uses_answerability() -> bool:
+    return bool(model().get("answerability"))
+
+
+def decide(
+    score: float, threshold: float | None = None, answerability: float | None = None
+) -> ScopeDecision:
     """
     >>> decide(0.9, threshold=0.5).in_scope, decide(0.3, threshold=0.5).in_scope
     (True, False)
     """
-    cut = float(model()["threshold"]) if threshold is None else threshold
+    if threshold is not None and answerability is None:
+        return ScopeDecision(score >= threshold, score)
+    score, cut = with_answerability(score, answerability)
+    cut = cut if threshold is None else threshold
     return ScopeDecision(score >= cut, score)

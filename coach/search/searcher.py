@@ -106,6 +106,7 @@ class Searcher:
         # None: the fitted threshold, read from corpus/scope_model.json on first search.
         self.scope_threshold = scope_threshold
         self.fusion: dict = {}  # corpus/retrieval_defaults.json's "fusion", read on warm_up
+        self.rerank_config: dict = {}  # ...and its "rerank" {"weight", "depth"}, when reranking
         self._index: Index | None = None
         self._vocabulary: set[str] = set()
         self.speller: spell.Speller | None = None
@@ -138,11 +139,6 @@ class Searcher:
         if vector is None:
             vector = self.embedder.embed([text])[0]
         return Query(text, corrected, fixes, tuple(spell.words(text)), vector)
-
-    def candidates(self, query: Query) -> tuple[dict[str, list[str]], dict, float]:
-        """Per-retriever chunk rankings, stage timings, and the scope score."""
-        signals = self.signals(query)
-        return signals["rankings"], signals["timing"], signals["scope_score"]
 
     def signals(self, query: Query) -> dict:
         """Everything search needs from one query: per-chunk dense and BM25 scores, rankings,
@@ -236,24 +232,26 @@ class Searcher:
         sig = self.signals(prepared)
         rankings, timing = sig["rankings"], {"embed_s": embed_s, **sig["timing"]}
         t0 = time.perf_counter()
+        fused = self._fused(sig)
+        chunk_scores = fused
         if mode in ("bm25", "dense"):
-            ranked = rankings[mode]
-            chunk_scores = {cid: 1.0 / (r + 1) for r, cid in enumerate(ranked)}
-        elif self.fusion["method"] == "rrf":
-            chunk_scores = rrf(rankings, k=self.cfg.rrf_k)
-        else:
-            chunk_scores = self._linear(sig)
+            chunk_scores = {cid: 1.0 / (r + 1) for r, cid in enumerate(rankings[mode])}
         timing["fusion_s"] = time.perf_counter() - t0
         use_rerank = mode == "rerank" or (mode == "auto" and self.reranker is not None)
         answerability = None
-        if use_rerank:
-            if self.reranker is None:  # asked for by name: never quietly plain hybrid
-                raise SetupError(f"No reranker is available for mode=rerank. Fix: {rerank.FIX}")
+        if use_rerank and self.reranker is None:  # asked for by name: never quietly hybrid
+            raise SetupError(f"No reranker is available for mode=rerank. Fix: {rerank.FIX}")
+        if self.reranker is not None and (use_rerank or scope.uses_answerability()):
+            # The reranker reads the fused top sections in every mode and its best probability
+            # joins the scope decision, so a query is in or out of scope whatever ranks it.
             t0 = time.perf_counter()
-            chunk_scores, answerability = self._rerank(prepared, chunk_scores)
+            reranked, answerability = self._rerank(prepared, fused)
+            chunk_scores = reranked if use_rerank else chunk_scores
             timing["rerank_s"] = time.perf_counter() - t0
         hits = collapse(chunk_scores, idx, k)
-        decision = scope.decide(sig["scope_score"], threshold=self.scope_threshold)
+        decision = scope.decide(
+            sig["scope_score"], threshold=self.scope_threshold, answerability=answerability
+        )
         texts = {h.chunk_id: idx.by_id[h.chunk_id].text for h in hits}
         return SearchResult(
             query,
@@ -265,6 +263,17 @@ class Searcher:
             prepared.vector,
             answerability,
         )
+
+    def answerability(self, text: str) -> float:
+        """The reranker's best probability over the query's fused top sections: how answerable
+        the query is here (the scope model's training reads it for its questions)."""
+        prepared = self.prepare(text)
+        return self._rerank(prepared, self._fused(self.signals(prepared)))[1]
+
+    def _fused(self, sig: dict) -> dict[str, float]:
+        if self.fusion["method"] == "rrf":
+            return rrf(sig["rankings"], k=self.cfg.rrf_k)
+        return self._linear(sig)
 
     def _linear(self, sig: dict) -> dict[str, float]:
         """Section-level score fusion, given to each section's best chunk.
@@ -299,13 +308,15 @@ class Searcher:
         """The reranker reads the top `depth` sections' best chunks; its probability joins the
         fused score by interpolation (`interpolate`). Returns the new chunk scores and the best
         reranker probability (how answerable the query is here)."""
-        settings = rerank_settings()
+        self.rerank_config = self.rerank_config or rerank.settings()
+        settings = self.rerank_config
         by_id = self.index.by_id
         best: dict[str, str] = {}
         for cid in sorted(fused, key=lambda c: (-fused[c], c)):
             best.setdefault(by_id[cid].question_id, cid)
         head = list(best.values())[: settings["depth"]]
-        probs = self.reranker.score(query.text, [by_id[c].text for c in head])
+        # The corrected query, as BM25 reads it: the reranker learnt from clean questions.
+        probs = self.reranker.score(query.corrected, [by_id[c].text for c in head])
         return interpolate(fused, dict(zip(head, probs, strict=True)), settings["weight"]), max(
             probs, default=0.0
         )
@@ -324,17 +335,6 @@ def interpolate(
         cid: round((1 - weight) * score + weight * probs.get(cid, 0.0), 6)
         for cid, score in fused.items()
     }
-
-
-def rerank_settings() -> dict:
-    """{"weight", "depth"}: corpus/retrieval_defaults.json's "rerank", chosen on dev."""
-    found = rerank.defaults().get("rerank")
-    if not isinstance(found, dict) or not {"weight", "depth"} <= set(found):
-        raise SetupError(
-            'corpus/retrieval_defaults.json has no "rerank": {"weight", "depth"}. '
-            f"Fix: {rerank.DEFAULTS_FIX}"
-        )
-    return found
 
 
 def collapse(chunk_scores: Mapping[str, float], idx: Index, k: int) -> list[Hit]:

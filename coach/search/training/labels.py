@@ -10,30 +10,38 @@ in the prompt: pairs are processed passage by passage, so llama.cpp reuses the c
 and each label costs only the question's short prefill (~0.5 s on 2 cores). Only the candidates
 a query is not labelled with are asked: the labelled ones are relevant by construction, and the
 model's graded verdict on the others tells a section that also answers (a label the author did
-not list) from a true negative. Out-of-scope queries (the scope
-negatives) are labelled too: all their candidates should come out irrelevant.
+not list) from a true negative. Out-of-scope queries (the scope negatives: written as
+questions the handbook does not answer) get their candidates as irrelevant by construction,
+without a model call, like the labelled sections the other way round.
 Resumable: an interrupted run keeps what it wrote.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from coach.config import CORPUS_DIR, load_config
+from coach.config import load_config
+from coach.search.minilm_reranker import LABELS_PATH, QUERIES_PATH
 
-QUERIES_PATH = CORPUS_DIR / "reranker_queries.jsonl"
-LABELS_PATH = CORPUS_DIR / "reranker_labels.jsonl"
 CANDIDATES = 5  # top fused sections per query, besides its labelled ones
 SYSTEM = (
     "You judge search results for an interview-preparation handbook. Given a handbook passage "
     "and a question, answer yes if the passage answers the question (fully or in good part), "
     "no otherwise. Answer with one word: yes or no."
 )
+
+
+def held_for_scope(text: str) -> bool:
+    """Half the out-of-scope queries, by a hash of the text, are kept out of the reranker's
+    training: the scope model fits the weight of the reranker's answerability on them, so it
+    never learns from questions the reranker was taught to reject."""
+    return int(hashlib.sha256(text.encode()).hexdigest(), 16) % 2 == 1
 
 
 def load_queries(path: Path = QUERIES_PATH) -> list[dict]:
@@ -60,6 +68,7 @@ def candidate_pairs(queries: list[dict], searcher, depth: int = CANDIDATES) -> l
                     "chunk_id": chunk_id,
                     "gold": sid in q.get("sections", []),
                     "partial": bool(q.get("partial")),
+                    "out_of_scope": not q.get("sections"),
                 }
             )
     return pairs
@@ -88,12 +97,13 @@ def label(pairs: list[dict], generator, chunk_text, out: Path, progress=None) ->
                 done.add((row["text"], row["chunk_id"]))
     by_chunk: dict[str, list[dict]] = defaultdict(list)
     with out.open("a", encoding="utf-8") as f:
-        # A labelled section is relevant by construction: no model call (0.5 s each on 2 cores).
+        # Labelled sections and out-of-scope queries' candidates are known by construction:
+        # no model call (0.5 s each on 2 cores).
         for p in pairs:
-            if p["gold"] and (p["text"], p["chunk_id"]) not in done:
+            if (p["gold"] or p["out_of_scope"]) and (p["text"], p["chunk_id"]) not in done:
                 f.write(json.dumps({**p, "llm": None}, ensure_ascii=False) + "\n")
     for p in pairs:
-        if not p["gold"] and (p["text"], p["chunk_id"]) not in done:
+        if not (p["gold"] or p["out_of_scope"]) and (p["text"], p["chunk_id"]) not in done:
             by_chunk[p["chunk_id"]].append(p)
     todo = sum(len(v) for v in by_chunk.values())
     n, start = 0, time.perf_counter()

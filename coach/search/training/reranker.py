@@ -2,7 +2,8 @@
 
 Data: corpus/reranker_labels.jsonl (coach/search/training/labels.py): per training query, the
 serving pipeline's own top sections (each section's best chunk) plus every section the query is
-labelled with; out-of-scope queries with all their candidates. Targets per pair: 1 for a section
+labelled with; half the out-of-scope queries (the other half is the scope model's, see
+labels.held_for_scope) with all their candidates as negatives. Targets per pair: 1 for a section
 the query is labelled with, else a soft target from the local model's graded verdict,
 `other_target(P(yes))` (a candidate the model is sure answers the query gets up to 0.5: the
 author may have missed a section that also answers; the model's yes-bias puts ordinary
@@ -33,7 +34,7 @@ from coach.search.minilm_reranker import (
     data_hash,
     trainable,
 )
-from coach.search.training.labels import LABELS_PATH, QUERIES_PATH
+from coach.search.training.labels import LABELS_PATH, QUERIES_PATH, held_for_scope
 
 
 def other_target(p_yes: float | None) -> float:
@@ -172,7 +173,7 @@ def train(
         torch.nn.utils.clip_grad_norm_(body + head, 1.0)
         opt.step()
         sched.step()
-        running.append(float(loss))
+        running.append(float(loss.detach()))
         if (step + 1) % 25 == 0 or step + 1 == steps:
             curve.append(round(sum(running) / len(running), 4))
             running = []
@@ -219,7 +220,7 @@ def ensure_trained(cfg, index, progress: Callable[[str], None] | None = None) ->
     meta = RERANKER_DIR / "model.json"
     if meta.exists() and json.loads(meta.read_text()).get("data_hash") == key:
         return RERANKER_DIR
-    rows = load_labels()
+    rows = [r for r in load_labels() if not (r.get("out_of_scope") and held_for_scope(r["text"]))]
     if not rows:
         raise SetupError("No reranker labels: run python -m coach.search.training.labels")
     by_id = index.by_id

@@ -28,10 +28,11 @@ import sys
 import numpy as np
 
 from coach.config import load_config
-from coach.evals import load_rows, overlapping
+from coach.evals import load_rows, overlapping, roc_auc
 from coach.search import scope
 from coach.search.scope import load_negatives
 from coach.search.synthetic import load_synthetic, synthetic_by_chunk
+from coach.search.training.labels import held_for_scope
 
 C = 1.0
 IN_SCOPE_FLAG_SHARE = 0.02
@@ -62,7 +63,8 @@ def with_typo(text: str) -> str:
 
 
 def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
-    """(positive features, negative features, counts) with leave-one-out similarities."""
+    """(positive features, negative features, counts) with leave-one-out similarities; each
+    feature dict carries its question under "text" (not a feature)."""
     idx = searcher.warm_up()
     emb = searcher.embedder
     # The dense rows after the chunks are the synthetic questions, in this order (index.build).
@@ -79,23 +81,23 @@ def training_features(searcher) -> tuple[list[dict], list[dict], dict]:
     syn_vecs = idx.vectors[n:]
     pos = []
     for i, (text, qv) in enumerate(zip(syn, syn_vecs, strict=True)):
+        query = searcher.prepare(text, qv)
         pos.append(
-            searcher.scope_features(searcher.prepare(text, qv), idx.vectors @ qv, skip_row=n + i)
+            {**searcher.scope_features(query, idx.vectors @ qv, skip_row=n + i), "text": text}
         )
     # The same questions with a typo each, still never meeting their own row.
     typos = [with_typo(t) for t in syn]
     for i, (text, qv) in enumerate(zip(typos, emb.embed(typos), strict=True)):
+        query = searcher.prepare(text, qv)
         pos.append(
-            searcher.scope_features(searcher.prepare(text, qv), idx.vectors @ qv, skip_row=n + i)
+            {**searcher.scope_features(query, idx.vectors @ qv, skip_row=n + i), "text": text}
         )
     neg = []
     for j, (text, qv) in enumerate(zip(negatives, neg_vecs, strict=True)):
         if text not in bad:
-            neg.append(
-                searcher.scope_features(
-                    searcher.prepare(text, qv), idx.vectors @ qv, skip_negative=j
-                )
-            )
+            query = searcher.prepare(text, qv)
+            feats = searcher.scope_features(query, idx.vectors @ qv, skip_negative=j)
+            neg.append({**feats, "text": text})
     counts = {
         "positives": len(pos),
         "negatives": len(neg),
@@ -145,7 +147,42 @@ def choose_threshold(in_scope_scores: list[float], share: float = IN_SCOPE_FLAG_
     return ordered[k]
 
 
+def dev_summary(ins: list[float], outs: list[float], threshold: float) -> dict:
+    return {
+        "in_scope": len(ins),
+        "out_of_scope": len(outs),
+        "in_scope_flagged": round(sum(s < threshold for s in ins) / len(ins), 4),
+        "out_of_scope_flagged": round(sum(s < threshold for s in outs) / len(outs), 4),
+        "auc": round(roc_auc(ins, outs), 4),
+    }
+
+
+def answerability_weight(pos: list[dict], neg: list[dict], base: dict, answer) -> dict:
+    """Stack the reranker's answerability on the five-signal score: a two-feature logistic
+    regression (the score, logit of the best reranker probability) on the training questions,
+    with only the out-of-scope ones the reranker never trained on (labels.held_for_scope). The
+    weight is the ratio of the two coefficients, so the score keeps its scale."""
+    from sklearn.linear_model import LogisticRegression
+
+    held = [f for f in neg if held_for_scope(f["text"])]
+    rows = [(f, 1) for f in pos] + [(f, 0) for f in held]
+    x = np.array(
+        [[scope.scope_score(f, base), _logit(answer(f["text"]))] for f, _ in rows],
+        dtype=np.float64,
+    )
+    y = np.array([label for _, label in rows])
+    lr = LogisticRegression(C=C, class_weight="balanced", max_iter=1000).fit(x, y)
+    a, b = lr.coef_[0]
+    return {"weight": round(float(b / a), 6), "positives": len(pos), "negatives": len(held)}
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
 def main() -> int:
+    from coach.search import rerank
     from coach.search.searcher import Searcher
 
     cfg = load_config()
@@ -153,31 +190,40 @@ def main() -> int:
     pos, neg, counts = training_features(searcher)
     params = fit(pos, neg)
     dev = load_rows("retrieval/golden.jsonl", "dev")
-    scores = [
-        (
-            row["in_scope"],
-            # The features search computes, scored by the new params: the old model file is
-            # not read (it may be the missing or broken file this run is replacing).
-            scope.scope_score(feature_row(searcher, row["user_input"]), params),
-        )
-        for row in dev
+    # The features search computes, scored by the new params: the old model file is not read
+    # (it may be the missing or broken file this run is replacing).
+    base = [
+        (row, scope.scope_score(feature_row(searcher, row["user_input"]), params)) for row in dev
     ]
-    ins = [s for ok, s in scores if ok]
-    outs = [s for ok, s in scores if not ok]
+    ins = [s for row, s in base if row["in_scope"]]
+    outs = [s for row, s in base if not row["in_scope"]]
     threshold = choose_threshold(ins)
     params["threshold"] = round(threshold, 6)
     params["training"] = counts
-    params["dev"] = {
-        "in_scope": len(ins),
-        "out_of_scope": len(outs),
-        "in_scope_flagged": round(sum(s < threshold for s in ins) / len(ins), 4),
-        "out_of_scope_flagged": round(sum(s < threshold for s in outs) / len(outs), 4),
-    }
+    params["dev"] = dev_summary(ins, outs, threshold)
     params["_doc"] = (
         "Written by python -m coach.search.training.scope_fit; see coach/search/scope.py."
     )
     scope.MODEL_PATH.write_text(json.dumps(params, indent=2) + "\n")
-    json.dump({k: params[k] for k in ("training", "dev", "threshold")}, sys.stdout, indent=2)
+    scope.model.cache_clear()  # search reads the five-signal model while the stack is fitted
+    if rerank.defaults().get("use_reranker"):
+        searcher.reranker = rerank.load_default(cfg, searcher.index)
+        answer = lambda text: searcher.answerability(text)  # noqa: E731
+        block = answerability_weight(pos, neg, params, answer)
+        combined = [
+            (row, scope.with_answerability(s, answer(row["user_input"]), {**params,
+             "answerability": {**block, "threshold": 0.0}})[0])
+            for row, s in base
+        ]  # fmt: skip
+        ins = [s for row, s in combined if row["in_scope"]]
+        outs = [s for row, s in combined if not row["in_scope"]]
+        block["threshold"] = round(choose_threshold(ins), 6)
+        block["dev"] = dev_summary(ins, outs, block["threshold"])
+        params["answerability"] = block
+    scope.MODEL_PATH.write_text(json.dumps(params, indent=2) + "\n")
+    scope.model.cache_clear()
+    keys = ("training", "dev", "threshold", "answerability")
+    json.dump({k: params[k] for k in keys if k in params}, sys.stdout, indent=2)
     print()
     return 0
 
