@@ -191,7 +191,7 @@ def ragas_subset(rows: list[dict], n: int) -> list[dict]:
     """`n` rows stratified by category, topped up with faithful rows (spread over source
     questions) until half of `n` are faithful: "faithful" is one category among nine, and an
     AUC over five positives has too wide an interval to compare judges."""
-    subset = stratified_sample(rows, n, key=lambda r: r["category"])
+    subset = stratified_sample(rows, n, key=_category)
     chosen = {r["id"] for r in subset}
     faithful = [r for r in rows if r["label"] == "faithful" and r["id"] not in chosen]
     missing = n // 2 - sum(r["label"] == "faithful" for r in subset)
@@ -274,10 +274,10 @@ def run(
 
     start = time.perf_counter()
     rows = load_rows(DATASET, split) + load_rows(SWAPS, split)
-    rows = stratified_sample(rows, limit, key=lambda r: r["category"])
+    rows = stratified_sample(rows, limit, key=_category)
     # The held-out set is test-only: it is never looked at while tuning.
     fresh = load_rows(FRESH, "test") if split == "test" else []
-    fresh = stratified_sample(fresh, limit, key=lambda r: r["category"]) if fresh else []
+    fresh = stratified_sample(fresh, limit, key=_category) if fresh else []
     judge = judge or Judge(cfg)
     judge.warm_up()
     cache = RowCache(cfg.home / "cache" / "judge-coach.jsonl")

@@ -156,6 +156,11 @@ def judge_point(sig: PointSignals, s: GradeSettings) -> tuple[float, str]:
 CREDIT = {"covered": 1.0, "partial": 0.5, "missed": 0.0}
 
 
+def point_credit(weight: float, verdict: str) -> float:
+    """Points a rubric point of `weight` adds to the 0-10 score for its verdict."""
+    return round(10 * weight * CREDIT[verdict], 2)
+
+
 def list_likeness(text: str) -> float:
     """How much a span reads like a list of terms rather than a sentence, 0..1: separators per
     word, and sentences without a verb-like word.
@@ -197,7 +202,7 @@ class PointGrade:
     @property
     def credit(self) -> float:
         """Points this point adds to the 0-10 score."""
-        return round(10 * self.point.weight * CREDIT[self.verdict], 2)
+        return point_credit(self.point.weight, self.verdict)
 
     def to_json(self) -> dict:
         return {
@@ -658,10 +663,10 @@ def replay(signals: list[dict], weights: list[float], n_errors: int, s: GradeSet
     >>> replay([sig, {**sig, "cosine": 0.2, "p_yes": 0.0}], [0.6, 0.4], 0, GradeSettings())
     6.0
     """
-    credits = 0.0
-    for sig, weight in zip(signals, weights, strict=True):
-        verdict = judge_point(PointSignals(**sig), s)[1]
-        credits += round(10 * weight * CREDIT[verdict], 2)
+    credits = sum(
+        point_credit(weight, judge_point(PointSignals(**sig), s)[1])
+        for sig, weight in zip(signals, weights, strict=True)
+    )
     return score_from(credits, n_errors, s)[0]
 
 

@@ -201,8 +201,17 @@ def with_answerability(score: float, answerability: float | None, params: Mappin
     block = p.get("answerability")
     if answerability is None or not block:
         return score, float(p["threshold"])
-    a = min(max(answerability, 1e-4), 1 - 1e-4)
-    return score + block["weight"] * math.log(a / (1 - a)), float(block["threshold"])
+    return score + block["weight"] * logit(answerability), float(block["threshold"])
+
+
+def logit(p: float) -> float:
+    """log(p / (1 - p)), with p kept off 0 and 1 (a reranker can be certain).
+
+    >>> logit(0.5), round(logit(1.0), 2)
+    (0.0, 9.21)
+    """
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 def uses_answerability() -> bool:

@@ -5,8 +5,8 @@ evals/retrieval/README.md reports, measured by this code on the golden set's dev
 
 Routes: BM25 and dense alone; chunk-level RRF; section-level linear fusion over the BM25 weight,
 with BM25 reading the query as typed or typo-corrected; the trained reranker interpolated with
-the fused score over rerank depth x weight (weight 1.0 is the reranker alone); and the scope
-decision with and without the reranker's answerability. Reranker scores are memoised per
+the fused score over rerank depth x weight (weight 1.0 is the reranker alone); and the ROC AUC
+of the scope score and of the reranker's answerability. Reranker scores are memoised per
 (query, passage), so the grid costs one scoring pass per query.
 """
 
@@ -106,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def scope_routes(searcher, dev: list[dict]) -> dict:
-    """ROC AUC of the scope score, of the reranker's best probability over the top sections
-    (answerability), and of the scope model's combination of both."""
+    """ROC AUC of the scope score (as the scope model file computes it) and of the reranker's
+    best probability over the top sections (answerability), in scope = positive."""
     ins, outs = {"lr": [], "answerability": []}, {"lr": [], "answerability": []}
     for row in dev:
         res = searcher.search(row["user_input"], k=10, mode="rerank")

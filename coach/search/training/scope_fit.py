@@ -167,18 +167,13 @@ def answerability_weight(pos: list[dict], neg: list[dict], base: dict, answer) -
     held = [f for f in neg if held_for_scope(f["text"])]
     rows = [(f, 1) for f in pos] + [(f, 0) for f in held]
     x = np.array(
-        [[scope.scope_score(f, base), _logit(answer(f["text"]))] for f, _ in rows],
+        [[scope.scope_score(f, base), scope.logit(answer(f["text"]))] for f, _ in rows],
         dtype=np.float64,
     )
     y = np.array([label for _, label in rows])
     lr = LogisticRegression(C=C, class_weight="balanced", max_iter=1000).fit(x, y)
     a, b = lr.coef_[0]
     return {"weight": round(float(b / a), 6), "positives": len(pos), "negatives": len(held)}
-
-
-def _logit(p: float) -> float:
-    p = min(max(p, 1e-4), 1 - 1e-4)
-    return math.log(p / (1 - p))
 
 
 def main() -> int:
@@ -220,8 +215,8 @@ def main() -> int:
         block["threshold"] = round(choose_threshold(ins), 6)
         block["dev"] = dev_summary(ins, outs, block["threshold"])
         params["answerability"] = block
-    scope.MODEL_PATH.write_text(json.dumps(params, indent=2) + "\n")
-    scope.model.cache_clear()
+        scope.MODEL_PATH.write_text(json.dumps(params, indent=2) + "\n")
+        scope.model.cache_clear()
     keys = ("training", "dev", "threshold", "answerability")
     json.dump({k: params[k] for k in keys if k in params}, sys.stdout, indent=2)
     print()
