@@ -91,6 +91,13 @@ def _rank_correlation(xs: list[float], ys: list[float]) -> float:
     return cov / (vx * vy) ** 0.5 if vx and vy else 0.0
 
 
+def test_a_reduced_grading_run_includes_injected_answers_in_both_splits():
+    for split in ("dev", "test"):
+        rows = grading_eval._sample(load_rows(grading_eval.DATASET, split), 16)
+        assert len({r["question"] for r in rows}) == 4
+        assert any(r["kind"] == "injection" for r in rows), split
+
+
 @pytest.mark.parametrize(
     ("scores", "quality", "rho"),
     [
