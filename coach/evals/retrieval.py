@@ -14,6 +14,7 @@ from collections import defaultdict
 
 from coach.config import Config
 from coach.evals.common import (
+    bootstrap_interval,
     hit_at,
     load_rows,
     mrr_at,
@@ -68,6 +69,24 @@ def _scope_training() -> dict:
     return scope.model().get("training", {})  # a missing model is a SetupError, not {}
 
 
+def rerank_gain(pairs: list[tuple[bool, bool]]) -> dict | None:
+    """hit@1 of rerank minus hybrid on the same queries, with a paired bootstrap 95% interval:
+    each resample keeps a query's two outcomes together, so query difficulty cancels out.
+
+    >>> rerank_gain([(True, False)] * 3 + [(True, True)] * 7)["difference"]
+    0.3
+    """
+    if not pairs:
+        return None
+
+    def diff(sample) -> float:
+        return sum(int(r) - int(h) for r, h in sample) / len(sample)
+
+    interval = bootstrap_interval(diff, pairs)
+    return {"n": len(pairs), "difference": round(diff(pairs), 4),
+            "interval_95": [round(v, 4) for v in interval]}  # fmt: skip
+
+
 def _fresh(searcher, rows: list[dict], modes: list[str], default_mode: str) -> tuple[dict, list]:
     """hit@1 / hit@3 on fully and partly covered fresh questions per retriever; the scope
     decision on the uncovered ones (flagged) and the covered ones (wrongly flagged)."""
@@ -102,9 +121,17 @@ def _fresh(searcher, rows: list[dict], modes: list[str], default_mode: str) -> t
         for mode in modes
     }
     covered = flags["full"] + flags["partial"]
+    gain = None
+    if "rerank" in modes:
+        full = [
+            (r[0], h[0])
+            for r, h in zip(hits["rerank", "full"], hits["hybrid", "full"], strict=True)
+        ]
+        gain = rerank_gain(full)
     return {
         "n": {c: len(flags[c]) for c in ("full", "partial", "none")},
         **ranking,
+        "rerank_minus_hybrid_full_hit@1": gain,
         "uncovered_flagged": share(flags["none"]),
         "covered_wrongly_flagged": share(covered),
     }, records
@@ -172,6 +199,14 @@ def run(
         "in_scope_queries": in_total,
         "out_of_scope_queries": oos_total,
         **{f"{mode}": _ranking_metrics(per_mode[mode]) for mode in modes},
+        "rerank_minus_hybrid_hit@1": rerank_gain(
+            [
+                (r["hit@1"], h["hit@1"])
+                for r, h in zip(per_mode["rerank"], per_mode["hybrid"], strict=True)
+            ]
+        )
+        if "rerank" in modes
+        else None,
         "by_kind": {
             mode: {
                 kind: _ranking_metrics([r for r in per_mode[mode] if r["kind"] == kind])
