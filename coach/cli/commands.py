@@ -87,6 +87,8 @@ def cmd_index(args: argparse.Namespace, out: JsonOut | None) -> int:
     from coach.search import index
 
     cfg = load_config()
+    if getattr(args, "collection", None) not in (None, "handbook"):
+        return _index_collection(cfg, args, out)
     result = index.ensure_index(cfg, rebuild=args.rebuild, progress=say)
     summary = result.summary()
     if args.train_reranker:
@@ -100,6 +102,22 @@ def cmd_index(args: argparse.Namespace, out: JsonOut | None) -> int:
         print(f"Index {state}: {summary['chunks']} chunks in {summary['index_dir']}")
         if args.train_reranker:
             print(f"Reranker: {summary['reranker']}")
+    return 0
+
+
+def _index_collection(cfg, args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach.search import collections
+
+    if args.train_reranker:
+        raise UsageError("--train-reranker trains the handbook's reranker; drop --collection.")
+    name = collections.check_names(cfg, [args.collection])[0]
+    summary = collections.ensure_index(cfg, name, rebuild=args.rebuild, progress=say).summary()
+    summary.pop("chunks_per_s")  # the `coach index` contract's shape
+    if out:
+        out.emit(summary)
+    else:
+        state = "built" if summary["built"] else "up to date"
+        print(f"Index of {name} {state}: {summary['chunks']} chunks in {summary['index_dir']}")
     return 0
 
 
@@ -151,6 +169,89 @@ def section_json(section) -> dict:
     return {"id": section.id, "title": section.title, "markdown": section.to_markdown()}
 
 
+# -- your own material --------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach import sources
+
+    paths = [Path(p) for p in args.paths]
+    if args.name is None:
+        name = sources.default_name(paths[0])
+    else:
+        name = sources.check_name(args.name)
+    cfg = load_config()
+    summary = sources.add(cfg, name, paths, progress=say).to_json()
+    summary.update(_index_after_add(cfg, name))
+    if out:
+        out.emit(summary)
+        return 0
+    counts = ", ".join(
+        f"{len(summary[k])} {k}" for k in ("added", "updated", "skipped", "rejected") if summary[k]
+    )
+    print(
+        f"Collection {name}: {summary['files']} files, {summary['sections']} sections "
+        f"({counts or 'nothing new'}; {summary['seconds']:.1f} s)"
+    )
+    rate = f", {summary['chunks_per_s']:.1f} chunks/s" if summary["chunks_per_s"] else ""
+    state = "indexed" if summary["chunks_per_s"] is not None else "index up to date"
+    print(f"Search: {summary['chunks']} chunks {state} ({summary['index_seconds']:.1f} s{rate})")
+    if summary["replacements"]:
+        print(
+            f"Note: {summary['replacements']} invalid UTF-8 sequence(s) were replaced by U+FFFD; "
+            "save those files as UTF-8 and add them again for exact text."
+        )
+    return 0
+
+
+def _index_after_add(cfg, name: str) -> dict:
+    """Index the collection as it is after an add (built only when its sections changed)."""
+    from coach.search import collections
+
+    build = collections.ensure_index(cfg, name, progress=say)
+    return {
+        "chunks": len(build.index.chunks),
+        "chunks_per_s": build.chunks_per_s,
+        "index_seconds": round(build.seconds, 3),
+    }
+
+
+def cmd_collections(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach import sources
+    from coach.search.collections import index_chunks
+
+    cfg = load_config()
+    rows = [{**c.summary(), "chunks": index_chunks(cfg, c)} for c in sources.list_collections(cfg)]
+    if out:
+        out.emit({"collections": rows})
+    elif not rows:
+        print("No collections yet. Add one with: coach add PATH... --name NAME")
+    else:
+        width = max(len("name"), *(len(r["name"]) for r in rows))
+        print(f"{'name':<{width}}  {'files':>5}  {'sections':>8}  {'chunks':>6}  built at")
+        for r in rows:
+            chunks = "-" if r["chunks"] is None else r["chunks"]
+            print(
+                f"{r['name']:<{width}}  {r['files']:>5}  {r['sections']:>8}  {chunks:>6}  "
+                f"{r['built_at']}"
+            )
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach import sources
+    from coach.search.collections import forget
+
+    cfg = load_config()
+    sources.remove(cfg, args.name)  # its search index lives in its directory and goes with it
+    forget(cfg, args.name)
+    if out:
+        out.emit({"name": args.name, "removed": True})
+    else:
+        print(f"Removed the collection {args.name} (your files are untouched).")
+    return 0
+
+
 # -- search -------------------------------------------------------------------------------
 
 
@@ -161,6 +262,9 @@ def cmd_search(args: argparse.Namespace, out: JsonOut | None) -> int:
     k = args.k if args.k is not None else cfg.k_search
     if k < 1 or k > 59:
         raise UsageError("--k must be between 1 and 59.")
+    names = list(dict.fromkeys(getattr(args, "collections", None) or ["handbook"]))
+    if names != ["handbook"]:
+        return _search_collections(cfg, names, k, args, out)
     searcher = retrieve.get_searcher(cfg)
 
     def one(fields: dict) -> dict:
@@ -178,6 +282,35 @@ def cmd_search(args: argparse.Namespace, out: JsonOut | None) -> int:
         print(f"{result['query']!r}: {scope}")
         for h in result["hits"]:
             print(f"{h['rank']:>2}. [{h['id']}] {h['title']}  (score {h['score']:.3f})")
+    return 0
+
+
+def _search_collections(cfg, names: list[str], k: int, args, out: JsonOut | None) -> int:
+    from coach.search import collections
+
+    if "handbook" in names:
+        raise UsageError(
+            "The handbook cannot be searched together with collections yet: run one search "
+            "without --collection (the handbook) and one with your collections."
+        )
+    searcher = collections.get_collection_searcher(cfg, names, progress=say)
+
+    def one(fields: dict) -> dict:
+        return searcher.search(_check_text(require_text(fields)), k=k).to_json()
+
+    if args.text == "-":
+        return run_batch(out, one)
+    result = one({"text": args.text})
+    if out:
+        out.emit(result)
+        return 0
+    where = ", ".join(names)
+    scope = f"in {where}" if result["in_scope"] else f"probably NOT covered by {where}"
+    print(f"{result['query']!r}: {scope}")
+    for h in result["hits"]:
+        place = " > ".join(h["heading_path"]) or h["title"]
+        print(f"{h['rank']:>2}. [{h['id']}] {h['title']}  (score {h['score']:.3f})")
+        print(f"    {h['source']}: {place}")
     return 0
 
 

@@ -39,14 +39,28 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("index", "build the search index (only if stale, unless --rebuild)")
     sp.add_argument("--rebuild", action="store_true", help="rebuild even if up to date")
     sp.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="build the index of one of your collections instead of the handbook's",
+    )
+    sp.add_argument(
         "--train-reranker",
         action="store_true",
-        help="also train the cross-encoder on the synthetic questions (~10 min on 2 cores; "
-        "cached next to the index; the evals compare it, search uses it only if configured)",
+        help="also train the reranker on corpus/reranker_labels.jsonl into corpus/reranker/ "
+        "unless the shipped one matches them (~20 min on 2 cores); the evals compare it, search "
+        "uses it only when corpus/retrieval_defaults.json turns it on",
     )
-    sp = add("search", "search the handbook")
+    sp = add("search", "search the handbook (or your collections, with --collection)")
     sp.add_argument("text", metavar="TEXT|-")
     sp.add_argument("--k", type=int, default=None, help="number of hits (default 5)")
+    sp.add_argument(
+        "--collection",
+        dest="collections",
+        action="append",
+        metavar="NAME",
+        help="search this collection instead of the handbook (repeatable: one ranking over "
+        "all of them; ids like notes:s12); 'handbook' is the handbook",
+    )
     sp = add("ask", "ask a question about the handbook")
     sp.add_argument("text", metavar="TEXT|-")
     sp = add("grade", "grade an interview answer")
@@ -64,6 +78,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("text", metavar="-")
     sp = add("show", "print a handbook section")
     sp.add_argument("ref", metavar="ID", help="Q17, q17, 17 or P3")
+    sp = add("add", "add your own files (Markdown, text, HTML, PDF) to a named collection")
+    sp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to add")
+    sp.add_argument(
+        "--name", help="collection name (default: the first path's name, e.g. ml-notes)"
+    )
+    add("collections", "list your collections")
+    sp = add("remove", "delete one of your collections (your files are not touched)")
+    sp.add_argument("name", metavar="NAME")
     sp = add("interview", "a mock interview in the terminal", json_flag=False)
     sp.add_argument("--part", help="only questions of this part, e.g. P3")
     sp.add_argument("--count", type=int, default=5, help="number of questions (default 5)")

@@ -20,12 +20,25 @@ def linear_fusion(
     >>> linear_fusion({}, {"a": 0.5}, 0.3)
     {'a': 0.35}
     """
-    top = max(bm25.values(), default=0.0)
     keys = sorted(set(bm25) | set(dense))
-    norm = {k: (bm25.get(k, 0.0) / top if top > 0 else 0.0) for k in keys}
-    return {
-        k: round(bm25_weight * norm[k] + (1 - bm25_weight) * dense.get(k, 0.0), 12) for k in keys
-    }
+    fused = linear_fusion_array(
+        np.array([bm25.get(k, 0.0) for k in keys], dtype=np.float64),
+        np.array([dense.get(k, 0.0) for k in keys], dtype=np.float64),
+        bm25_weight,
+    )
+    return {k: round(v, 12) for k, v in zip(keys, fused.tolist(), strict=True)}
+
+
+def linear_fusion_array(bm25: np.ndarray, dense: np.ndarray, bm25_weight: float) -> np.ndarray:
+    """`linear_fusion` over aligned arrays (one entry per key, unrounded): the same formula,
+    vectorised for corpora too large for dicts (collections, coach/search/collections.py).
+
+    >>> linear_fusion_array(np.array([10.0, 5.0]), np.array([0.2, 0.6]), 0.5).round(12).tolist()
+    [0.6, 0.55]
+    """
+    top = float(bm25.max()) if len(bm25) else 0.0
+    norm = bm25 / top if top > 0 else np.zeros_like(bm25, dtype=np.float64)
+    return bm25_weight * norm + (1 - bm25_weight) * dense
 
 
 def rrf(
