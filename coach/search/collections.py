@@ -64,7 +64,7 @@ from coach.errors import SetupError, UsageError
 from coach.search.embed import Embedder, default_embedder
 from coach.search.fusion import linear_fusion_array, top_k
 from coach.search.lexical import BM25, tokenize
-from coach.search.searcher import fusion_defaults
+from coach.search.searcher import Hit, fusion_defaults
 from coach.sources import Collection, Section, list_collections, load_sections, read_manifest
 from coach.sources.store import collection_dir, write_atomic
 from coach.sources.windows import windows
@@ -390,11 +390,7 @@ class CollectionHit:
 
     def to_json(self) -> dict:
         return {
-            "id": self.id,
-            "chunk_id": self.chunk_id,
-            "title": self.title,
-            "score": round(float(self.score), 6),
-            "rank": self.rank,
+            **Hit.to_json(self),  # the handbook hit's contract fields, then the collection's
             "source": self.source,
             "heading_path": list(self.heading_path),
             "passage": self.passage,
