@@ -169,11 +169,42 @@ def _data_files(cfg: Config) -> list[Check]:
     ]
 
 
+def _collections(cfg: Config) -> list[Check]:
+    """Each of the user's collections: its files' sections intact and a search index built
+    from them (read and hash-checked, without loading the embedding model)."""
+    from coach.errors import CoachError
+    from coach.search import collections as cs
+    from coach.search.embed import MODEL_ID
+    from coach.sources import list_collections, load_sections
+
+    try:
+        found = list_collections(cfg)
+    except CoachError as exc:
+        return [Check("collections", False, exc.message)]
+    checks = []
+    for c in found:
+        name = f"collection {c.name}"
+        try:
+            load_sections(cfg, c.name)
+            path = cs.collection_dir(cfg, c.name) / f"index-{cs.index_key(c, MODEL_ID)}"
+            if not path.is_dir():
+                fix = f"coach index --collection {c.name}"
+                checks.append(Check(name, False, f"no search index for its sections. Run: {fix}"))
+                continue
+            index = cs.load_index(c.name, path, c, MODEL_ID)
+        except CoachError as exc:
+            checks.append(Check(name, False, exc.message))
+            continue
+        checks.append(Check(name, True, f"{c.sections} sections, {len(index.chunks)} chunks"))
+    return checks
+
+
 def run_checks(cfg: Config) -> list[Check]:
     return [
         *_packages(),
         *_models(cfg),
         _index(cfg),
+        *_collections(cfg),
         *_data_files(cfg),
         _progress(cfg),
         *_data_dir(cfg),

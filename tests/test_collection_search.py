@@ -18,7 +18,7 @@ import pytest
 from coach.cli.parser import main
 from coach.config import load_config
 from coach.errors import SetupError, UsageError
-from coach.search import HashEmbedder
+from coach.search import MODEL_ID, HashEmbedder
 from coach.search import collections as cs
 from coach.sources import add, remove
 
@@ -366,8 +366,8 @@ def test_cli_add_indexes_search_finds_remove_deletes(notes, cards, hash_cli, cap
 
     code, out, err = run(capfd, "search", "x", "--collection", "nope", "--json")
     assert code == 2 and "Collections: cards, notes" in json.loads(out)["error"]["message"]
-    code, _, err = run(capfd, "search", "x", "--collection", "handbook", "--collection", "notes")
-    assert code == 2 and "cannot be searched together" in err
+    code, _, err = run(capfd, "search", "x", "--collection", "handbook", "--collection", "nope")
+    assert code == 2 and "No collection named 'nope'" in err  # checked before the handbook loads
 
     code, out, _ = run(capfd, "remove", "notes", "--json")
     assert code == 0 and not (load_config().home / "collections" / "notes").exists()
@@ -424,3 +424,29 @@ def test_real_minilm_finds_default_argument_values_in_the_tutorial():
     assert result.in_scope
     off = cs.search_collections(cfg, "how long should I boil an egg", ["tutorial"], k=3)
     assert not off.in_scope
+
+
+def test_doctor_checks_each_collection_and_its_index(notes):
+    from coach import doctor
+
+    cfg = load_config()
+    add(cfg, "notes", [notes])
+
+    def collection_checks():
+        return {c.name: c for c in doctor.run_checks(cfg) if c.name.startswith("collection ")}
+
+    missing = collection_checks()["collection notes"]
+    assert not missing.ok and "coach index --collection notes" in missing.message
+    # A MiniLM-keyed index, as the app builds it (vectors from the fake: only the files count).
+    build = cs.build_index(cfg, "notes", embedder())
+    key = cs.index_key(cs.read_manifest(cfg, "notes"), MODEL_ID)
+    real = build.index.path.with_name(f"index-{key}")
+    build.index.path.rename(real)
+    manifest = json.loads((real / "manifest.json").read_text())
+    (real / "manifest.json").write_text(json.dumps(manifest | {"embedder": MODEL_ID}))
+    cs._LOADED.clear()
+    assert collection_checks()["collection notes"].ok
+    (real / "dense.npy").write_bytes(b"garbage")
+    cs._LOADED.clear()
+    broken = collection_checks()["collection notes"]
+    assert not broken.ok and "damaged" in broken.message and "--rebuild" in broken.message

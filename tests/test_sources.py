@@ -463,7 +463,7 @@ def test_remove(notes):
     add(cfg, "notes", [notes])
     remove(cfg, "notes")
     assert list_collections(cfg) == [] and not (cfg.home / "collections" / "notes").exists()
-    assert list((cfg.home / "collections").iterdir()) == []
+    assert [p for p in (cfg.home / "collections").iterdir() if p.suffix != ".lock"] == []
     with pytest.raises(BadInput, match="No collection named 'notes'"):
         remove(cfg, "notes")
 
@@ -548,3 +548,18 @@ def test_cli_text_mode_and_exit_codes(notes, tmp_path):
     assert r.returncode == 4 and json.loads(r.stdout)["error"]["code"] == "bad_input"
     assert b"Traceback" not in r.stderr
     assert run_cli("add").returncode == 2
+
+
+def test_a_second_writer_of_the_same_collection_is_told_to_wait(notes):
+    from coach.sources.store import collection_lock
+
+    cfg = load_config()
+    add(cfg, "notes", [notes])
+    with collection_lock(cfg, "notes"):  # another process's add, as far as flock can tell
+        with pytest.raises(UsageError, match="being changed by another coach process"):
+            add(cfg, "notes", [notes])
+        with pytest.raises(UsageError, match="being changed"):
+            remove(cfg, "notes")
+        add(cfg, "other", [notes])  # other collections are not held up
+    assert add(cfg, "notes", [notes]).skipped  # free again once the first writer is done
+    assert [c.name for c in list_collections(cfg)] == ["notes", "other"]

@@ -1,4 +1,5 @@
-"""The faithfulness judge: is every sentence of an answer backed by the named handbook sections?
+"""The faithfulness judge: is every sentence of an answer backed by the named handbook sections
+(or sections of the user's collections, `notes:s12`)?
 
 Per sentence, two signals:
 - P(supported) from the local LLM: one yes/no question per sentence against its closest source
@@ -32,6 +33,7 @@ from coach.errors import BadInput
 from coach.handbook import load_handbook
 from coach.llm import UsesGenerator, prompts
 from coach.search import Embedder, default_embedder
+from coach.sources import check_name, list_collections, load_sections
 
 if TYPE_CHECKING:
     from coach.llm import Generator
@@ -94,6 +96,7 @@ class Judge(UsesGenerator):
         self.settings = settings or JudgeSettings()
         self.use_llm = use_llm
         self.book = load_handbook()
+        self._sections: dict[str, dict[str, str]] = {}  # collection -> section id -> text
 
     @property
     def name(self) -> str:
@@ -107,9 +110,26 @@ class Judge(UsesGenerator):
             self.generator.warm_up()
 
     def passages(self, source_ids: list[str]) -> list[str]:
+        """The named sections' text: handbook ids ("Q17", "handbook:Q17") or a collection's
+        ("notes:s12")."""
         if not source_ids:
             raise BadInput('"sources" must name at least one handbook section, e.g. ["Q17"].')
-        return [self.book.section(ref).to_markdown() for ref in source_ids]
+        return [self._passage(ref) for ref in source_ids]
+
+    def _passage(self, ref: str) -> str:
+        name, sep, local = ref.partition(":")
+        if not sep or name == "handbook":
+            return self.book.section(local if sep else ref).to_markdown()
+        if name not in self._sections:
+            check_name(name)
+            if not any(c.name == name for c in list_collections(self.cfg)):
+                raise BadInput(
+                    f"{ref!r}: there is no collection named {name!r} (coach collections)."
+                )
+            self._sections[name] = {s.id: s.text for s in load_sections(self.cfg, name)}
+        if local not in self._sections[name]:
+            raise BadInput(f"{ref!r}: collection {name!r} has no section {local!r}.")
+        return self._sections[name][local]
 
     def judge(self, answer: str, source_ids: list[str]) -> Judgement:
         """Judge `answer` against the handbook sections `source_ids` ("Q17", "P3")."""

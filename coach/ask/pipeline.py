@@ -129,6 +129,18 @@ def bounded_history(history: Sequence[dict], turns: int = MAX_HISTORY_TURNS) -> 
     )
 
 
+def raise_for_size(verdict: guardrails.Verdict, question: str, cfg: Config) -> None:
+    """Empty and oversized questions are bad input, not refusals: say what to change."""
+    if "empty" in verdict.names:
+        raise BadInput("The question is empty.", code="empty")
+    if "size_limit" in verdict.names:
+        raise BadInput(
+            f"The question is {len(question):,} characters; the limit is "
+            f"{cfg.max_question_chars:,}. Shorten it to the part you want answered.",
+            code="size_limit",
+        )
+
+
 def closest_list(result: SearchResult, n: int = 3) -> str:
     return ", ".join(f"{h.id} ({h.title})" for h in result.hits[:n]) or "none"
 
@@ -221,7 +233,7 @@ class Asker(guardrails.UsesGuards):
         safe_question = question
         if check_input:
             verdict = guardrails.check_input(question, context="ask", guards=self.guards)
-            self._raise_for_size(verdict, question)
+            raise_for_size(verdict, question, self.cfg)
             turn.add_verdict(verdict)
             if not verdict.allowed:
                 return self._finish(
@@ -243,17 +255,6 @@ class Asker(guardrails.UsesGuards):
         if mode == "generate":
             return self._generate(turn, question, cancel)
         return self._quote(turn)
-
-    def _raise_for_size(self, verdict: guardrails.Verdict, question: str) -> None:
-        """Empty and oversized questions are bad input, not refusals: say what to change."""
-        if "empty" in verdict.names:
-            raise BadInput("The question is empty.", code="empty")
-        if "size_limit" in verdict.names:
-            raise BadInput(
-                f"The question is {len(question):,} characters; the limit is "
-                f"{self.cfg.max_question_chars:,}. Shorten it to the part you want answered.",
-                code="size_limit",
-            )
 
     def _rewrite(self, turn: _Turn, question: str, history: Sequence[dict]) -> str:
         messages = [

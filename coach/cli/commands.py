@@ -286,14 +286,13 @@ def cmd_search(args: argparse.Namespace, out: JsonOut | None) -> int:
 
 
 def _search_collections(cfg, names: list[str], k: int, args, out: JsonOut | None) -> int:
-    from coach.search import collections
+    from coach.search import collections, mixed
 
-    if "handbook" in names:
-        raise UsageError(
-            "The handbook cannot be searched together with collections yet: run one search "
-            "without --collection (the handbook) and one with your collections."
-        )
-    searcher = collections.get_collection_searcher(cfg, names, progress=say)
+    if "handbook" in names:  # one ranking over the handbook and the collections
+        collections.check_names(cfg, [n for n in names if n != "handbook"])
+        searcher = mixed.MixedSearcher(cfg, names, progress=say)
+    else:
+        searcher = collections.get_collection_searcher(cfg, names, progress=say)
 
     def one(fields: dict) -> dict:
         return searcher.search(_check_text(require_text(fields)), k=k).to_json()
@@ -308,9 +307,10 @@ def _search_collections(cfg, names: list[str], k: int, args, out: JsonOut | None
     scope = f"in {where}" if result["in_scope"] else f"probably NOT covered by {where}"
     print(f"{result['query']!r}: {scope}")
     for h in result["hits"]:
-        place = " > ".join(h["heading_path"]) or h["title"]
         print(f"{h['rank']:>2}. [{h['id']}] {h['title']}  (score {h['score']:.3f})")
-        print(f"    {h['source']}: {place}")
+        if "source" in h:  # a collection's hit: where it is (handbook hits are `coach show`n)
+            place = " > ".join(h["heading_path"]) or h["title"]
+            print(f"    {h['source']}: {place}")
     return 0
 
 
@@ -329,6 +329,9 @@ def _history(fields: dict) -> list[dict]:
 def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
     from coach.ask import Asker
 
+    names = list(dict.fromkeys(getattr(args, "collections", None) or ["handbook"]))
+    if names != ["handbook"]:
+        return _ask_collections(load_config(), names, args, out)
     asker = Asker(load_config())
 
     def one(fields: dict) -> dict:
@@ -357,6 +360,33 @@ def cmd_ask(args: argparse.Namespace, out: JsonOut | None) -> int:
         print("\nSources: " + ", ".join(f"[{s.id}] {s.title}" for s in result.sources))
     if result.practise:
         print(f"Practise it: coach interview --question {result.practise}")
+    notes = [f for f in result.flags if f not in ("out_of_scope",)]
+    if notes:
+        print(f"Flags: {', '.join(notes)}")
+    return 0
+
+
+def _ask_collections(cfg, names: list[str], args, out: JsonOut | None) -> int:
+    from coach.ask.collection_answer import CollectionAsker
+    from coach.search import collections
+
+    if "handbook" in names:
+        raise UsageError(
+            "Ask answers from the handbook or from your collections, not both at once: drop "
+            "--collection handbook, or ask without --collection for the handbook."
+        )
+    asker = CollectionAsker(cfg, collections.check_names(cfg, names), progress=say)
+
+    def one(fields: dict) -> dict:
+        return asker.ask(require_text(fields)).to_json()
+
+    if args.text == "-":
+        return run_batch(out, one)
+    if out:
+        out.emit(one({"text": args.text}))
+        return 0
+    result = asker.ask(args.text)
+    print(result.answer)
     notes = [f for f in result.flags if f not in ("out_of_scope",)]
     if notes:
         print(f"Flags: {', '.join(notes)}")
@@ -452,14 +482,25 @@ def cmd_judge(args: argparse.Namespace, out: JsonOut | None) -> int:
 
     if args.text != "-":
         raise UsageError("coach judge reads JSON lines from stdin: coach judge -")
-    judge = Judge(load_config())
+    cfg = load_config()
+    names = list(dict.fromkeys(getattr(args, "collections", None) or []))
+    if names:
+        from coach.search.collections import check_names
+
+        check_names(cfg, [n for n in names if n != "handbook"])
+    judge = Judge(cfg)
 
     def one(fields: dict) -> dict:
         answer, sources = fields.get("answer"), fields.get("sources")
         if not isinstance(answer, str) or not isinstance(sources, list) or not sources:
             raise BadInput('Each line needs {"question", "answer", "sources": ["Q17", ...]}.')
         if not all(isinstance(s, str) for s in sources):
-            raise BadInput('"sources" must be handbook ids like "Q17".')
+            raise BadInput('"sources" must be section ids like "Q17" or "notes:s12".')
+        if names:  # --collection: bare ids are that collection's, and only those are allowed
+            sources = [s if ":" in s else f"{names[0]}:{s}" for s in sources]
+            outside = [s for s in sources if s.split(":", 1)[0] not in names]
+            if outside:
+                raise BadInput(f"Sources outside --collection {', '.join(names)}: {outside}.")
         return judge.judge(answer, sources).to_json()
 
     judge.warm_up()
@@ -507,7 +548,11 @@ def cmd_interview(args: argparse.Namespace, out: JsonOut | None) -> int:
             part=args.part,
             count=args.count,
             mode=args.mode,
-            questions=args.question,
+            questions=[
+                f"{args.collection}:{q}" if args.collection and ":" not in q else q
+                for q in args.question
+            ],
+            collection=args.collection,
         )
     due = store.due(dt.datetime.now(dt.UTC))
     print(f"Mock interview: {len(session.plan)} questions. {len(due)} reviews due overall.")
@@ -538,7 +583,10 @@ def cmd_interview(args: argparse.Namespace, out: JsonOut | None) -> int:
         if step.grade is not None:
             print(format_grade(step.grade.to_json()))
         if step.model_answer:
-            print(f"\nThe handbook's answer:\n{step.model_answer}")
+            whose = (
+                "The answer in your material" if ":" in step.question else "The handbook's answer"
+            )
+            print(f"\n{whose}:\n{step.model_answer}")
     summary = session.summary()
     print("\nSession summary")
     print(f"  mean score: {summary['mean_score']}  by part: {summary['by_part']}")
@@ -608,10 +656,10 @@ def _write_atomic(path: Path, text: str) -> None:
 def cmd_eval(args: argparse.Namespace, out: JsonOut | None) -> int:
     import importlib
 
-    from coach.evals import SUITES
+    from coach.evals import NOT_IN_ALL, SUITES
 
     cfg = load_config()
-    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    suites = [s for s in SUITES if s not in NOT_IN_ALL] if args.suite == "all" else [args.suite]
     for suite in suites:
         module = importlib.import_module(SUITES[suite])
         result = module.run(cfg, split=args.split, limit=args.limit, progress=say)

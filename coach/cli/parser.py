@@ -61,8 +61,16 @@ def _parser() -> argparse.ArgumentParser:
         help="search this collection instead of the handbook (repeatable: one ranking over "
         "all of them; ids like notes:s12); 'handbook' is the handbook",
     )
-    sp = add("ask", "ask a question about the handbook")
+    sp = add("ask", "ask a question about the handbook (or your collections, with --collection)")
     sp.add_argument("text", metavar="TEXT|-")
+    sp.add_argument(
+        "--collection",
+        dest="collections",
+        action="append",
+        metavar="NAME",
+        help="answer from this collection of yours instead of the handbook (repeatable); "
+        "the answer quotes its sections, cited like [notes:s12] with file and heading",
+    )
     sp = add("grade", "grade an interview answer")
     sp.add_argument("text", metavar="-", nargs="?", help="- to read JSON lines from stdin")
     sp.add_argument("--question", help="question id, e.g. Q21, q21 or 21")
@@ -76,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=None, help="stratified sample of N items")
     sp = add("judge", "judge answers' faithfulness to handbook sections (stdin JSON lines)")
     sp.add_argument("text", metavar="-")
+    sp.add_argument(
+        "--collection",
+        dest="collections",
+        action="append",
+        metavar="NAME",
+        help="judge against this collection's sections: bare ids (s12) are its own, and "
+        "sources outside the named collections are refused (repeatable)",
+    )
     sp = add("show", "print a handbook section")
     sp.add_argument("ref", metavar="ID", help="Q17, q17, 17 or P3")
     sp = add("add", "add your own files (Markdown, text, HTML, PDF) to a named collection")
@@ -101,7 +117,14 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="ID",
-        help="practise this question (Q21, q21 or 21); repeat for several",
+        help="practise this question (Q21, q21 or 21, or a collection's section such as "
+        "pytut:s67); repeat for several",
+    )
+    sp.add_argument(
+        "--collection",
+        metavar="NAME",
+        help="practise the sections of one of your collections that have rubrics "
+        "(coach rubrics propose NAME makes them)",
     )
     sp = add("progress", "export, import or reset your progress", json_flag=False)
     sp.add_argument("action", choices=("export", "import", "reset", "due"))

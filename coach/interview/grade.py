@@ -34,6 +34,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,8 @@ from coach.handbook import (
     load_errata,
     load_handbook,
 )
+from coach.interview.collection_questions import load_collection_question
+from coach.interview.refs import collection_of, normalize_ref
 from coach.interview.rubrics import Rubric, RubricPoint, load_rubrics
 from coach.llm import UsesGenerator, prompts
 from coach.search import Embedder, default_embedder, tokenize
@@ -62,6 +65,11 @@ if TYPE_CHECKING:
 VERDICTS = ("covered", "partial", "missed", "wrong")
 _VALUE = {"covered": 1.0, "partial": 0.5, "missed": 0.0, "wrong": 0.0}
 _SEED = 7
+# Said first in the feedback when a collection section's rubric is the model's proposal.
+PROPOSED_NOTE = (
+    "Graded on a proposed rubric that nobody has reviewed yet: check its points in My material "
+    "(or coach rubrics export) before trusting this score. "
+)
 _INSTRUCTION_WORDS = re.compile(r"\b(?:instructions?|prompts?|previous|above|guidelines)\b", re.I)
 # A quoted phrase of several words: how a good answer cites an attack string as an example.
 _QUOTED = re.compile(
@@ -228,9 +236,10 @@ class Grade:
     found_errors: tuple[GradeError, ...] = ()
     seconds: float = 0.0
     tokens: dict = field(default_factory=dict)
+    rubric: str = "handbook"  # a collection section's: "reviewed" or "proposed"
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "question": self.question,
             "score": self.score,
             "points": [p.to_json() for p in self.points],
@@ -241,6 +250,9 @@ class Grade:
             "follow_up": self.follow_up,
             "flags": list(self.flags),
         }
+        if self.rubric != "handbook":
+            out["rubric"] = self.rubric
+        return out
 
 
 def verdict_schema(count: int) -> dict:
@@ -404,6 +416,7 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         embedder: Embedder | None = None,
         guards: guardrails.Guards | None = None,
         settings: GradeSettings | None = None,
+        collection_question: Callable | None = None,
     ):
         self.cfg = cfg
         self._generator = generator
@@ -414,6 +427,8 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         self.rubrics = load_rubrics()
         self._point_vecs: dict[str, np.ndarray] = {}
         self._judge = None  # the faithfulness judge, on the same model, built on first use
+        self.collection_question = collection_question or load_collection_question
+        self.rubric_status: dict[str, str] = {}  # collection ref -> "reviewed" | "proposed"
 
     def warm_up(self) -> None:
         self.generator.warm_up()
@@ -421,6 +436,13 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
         guardrails.check_input("warm up", context="interview", guards=self.guards)
 
     def rubric(self, ref: str) -> tuple[Question, Rubric]:
+        """The question and its rubric: a handbook question's, or for a collection section
+        ("pytut:s67") its reviewed or proposed rubric (`rubric_status` says which)."""
+        ref = normalize_ref(ref)
+        if collection_of(ref):
+            question, rubric, status = self.collection_question(self.cfg, ref)
+            self.rubric_status[question.id] = status
+            return question, rubric
         question = self.book.question(ref)
         try:
             return question, self.rubrics[question.id]
@@ -605,12 +627,15 @@ class Grader(UsesGenerator, guardrails.UsesGuards):
     ) -> Grade:
         score, deductions = _total(points, found, self.settings)
         errors = tuple(guardrails.scrub_pii(e.message()) for e in found)
+        status = self.rubric_status.get(question.id, "handbook")
+        note = PROPOSED_NOTE if status == "proposed" else ""
         return Grade(
             question=question.id,
             score=score,
             points=tuple(replace(p, evidence=guardrails.scrub_pii(p.evidence)) for p in points),
             errors=errors,
-            feedback=feedback(question, points, errors, flags, score, deductions),
+            feedback=note + feedback(question, points, errors, flags, score, deductions),
+            rubric=status,
             model_answer=model_answer(question),
             follow_up=follow_up(points),
             flags=tuple(f for f in guardrails.FLAGS if f in flags),
@@ -708,7 +733,8 @@ def feedback(
         parts.append(
             "Note: text addressed to the grader was ignored; only your technical content counts."
         )
-    parts.append(f"Read [{question.id}] {question.title} for the handbook's answer.")
+    where = "in your material" if ":" in question.id else "for the handbook's answer"
+    parts.append(f"Read [{question.id}] {question.title} {where}.")
     return " ".join(parts)
 
 

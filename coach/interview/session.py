@@ -20,7 +20,9 @@ from dataclasses import dataclass
 
 from coach.errors import BadInput
 from coach.handbook import Question, load_handbook, normalize_id
+from coach.interview.collection_questions import collection_refs
 from coach.interview.grade import Grade, Grader, model_answer
+from coach.interview.refs import collection_of, normalize_ref
 from coach.interview.schedule import pick_next
 from coach.interview.store import ProgressStore
 
@@ -36,12 +38,15 @@ def plan_questions(
     mode: str = "due",
     now: dt.datetime | None = None,
     questions: Sequence[str] = (),
+    candidates: Sequence[str] = (),
 ) -> list[str]:
-    """The question ids for a new session: the named `questions` ("Q21", "21"), in that order,
-    or else a part (or all) ordered by the scheduler."""
+    """The question ids for a new session: the named `questions` ("Q21", "21", "pytut:s67"),
+    in that order, or else `candidates` (a collection's sections with rubrics) or a part (or
+    all handbook questions), ordered by the scheduler."""
     if questions:
         book = load_handbook()
-        return list(dict.fromkeys(book.question(ref).id for ref in questions))
+        refs = [normalize_ref(ref) for ref in questions]
+        return list(dict.fromkeys(r if collection_of(r) else book.question(r).id for r in refs))
     if mode not in MODES:
         raise BadInput(f"unknown interview mode {mode!r}; use one of {', '.join(MODES)}")
     if not 1 <= count <= MAX_COUNT:
@@ -51,7 +56,8 @@ def plan_questions(
         part = normalize_id(part)
         if not part.startswith("P"):
             raise BadInput(f"{part} is a question; choose a part P1..P9")
-    candidates = [q.id for q in book.questions if part is None or q.part == part]
+    if not candidates:
+        candidates = [q.id for q in book.questions if part is None or q.part == part]
     now = now or dt.datetime.now(dt.UTC)
     return pick_next(store.review_states(), candidates, now, mode)[:count]
 
@@ -105,11 +111,23 @@ class InterviewSession:
         mode: str = "due",
         now: dt.datetime | None = None,
         questions: Sequence[str] = (),
+        collection: str | None = None,
     ) -> InterviewSession:
+        """A new session; with `collection`, over its sections that have rubrics."""
+        candidates = collection_refs(grader.cfg, collection) if collection else ()
         plan = plan_questions(
-            store, part=part, count=count, mode=mode, now=now, questions=questions
+            store,
+            part=part,
+            count=count,
+            mode=mode,
+            now=now,
+            questions=questions,
+            candidates=candidates,
         )
-        session_id = store.start_session(mode, part, len(plan), plan)
+        for ref in plan:  # an unknown section or one without a rubric fails before it starts
+            if collection_of(ref):
+                grader.rubric(ref)
+        session_id = store.start_session(mode, collection or part, len(plan), plan)
         return cls(store, grader, session_id)
 
     @classmethod
@@ -131,7 +149,10 @@ class InterviewSession:
         return self.position >= len(self.plan)
 
     def current(self) -> Question | None:
-        return None if self.done else self.book.question(self.plan[self.position])
+        if self.done:
+            return None
+        ref = self.plan[self.position]
+        return self.grader.rubric(ref)[0] if collection_of(ref) else self.book.question(ref)
 
     def progress_label(self) -> str:
         shown = min(self.position + 1, len(self.plan))
@@ -203,14 +224,22 @@ class InterviewSession:
     # -- the end -------------------------------------------------------------------------
 
     def summary(self) -> dict:
-        return session_summary(self.store, self.id)
+        titles = {r: self.grader.rubric(r)[0].title for r in self.plan if collection_of(r)}
+        return session_summary(self.store, self.id, titles)
 
 
-def session_summary(store: ProgressStore, session_id: str) -> dict:
-    """Scores per part, strongest and weakest rubric points, and what to read."""
+def session_summary(
+    store: ProgressStore, session_id: str, titles: dict[str, str] | None = None
+) -> dict:
+    """Scores per part (a collection's sections: per collection), strongest and weakest rubric
+    points, and what to read. `titles` names collection sections (their ids otherwise)."""
     book = load_handbook()
-    part_of = {q.id: q.part for q in book.questions}
-    title = {q.id: q.title for q in book.questions}
+    part_of = defaultdict(str, {q.id: q.part for q in book.questions})
+    title = {q.id: q.title for q in book.questions} | (titles or {})
+    for a in store.attempts(session_id=session_id):
+        if collection_of(a["question"]):
+            part_of[a["question"]] = collection_of(a["question"])
+            title.setdefault(a["question"], a["question"])
     attempts = store.attempts(session_id=session_id)
     main = [a for a in attempts if a["kind"] in ("graded", "skipped", "revealed")]
     per_part: dict[str, list[float]] = defaultdict(list)

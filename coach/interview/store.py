@@ -31,8 +31,8 @@ from typing import Any
 
 from coach.errors import BadInput
 from coach.guardrails import scrub_pii_kinds
-from coach.handbook import normalize_id
 from coach.interview import schedule
+from coach.interview.refs import collection_of, normalize_ref
 from coach.interview.schedule import ReviewState, iso, parse_time
 from coach.interview.store_rows import (
     attempt_record,
@@ -213,7 +213,7 @@ class ProgressStore:
             raise BadInput("a session needs a mode")
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise BadInput(f"a session's count must be a non-negative integer, got {count!r}")
-        ids = [normalize_id(q) for q in plan]
+        ids = [normalize_ref(q) for q in plan]
         session_id = str(uuid.uuid4())
         with self._write() as conn:
             conn.execute(
@@ -281,7 +281,7 @@ class ProgressStore:
         as SM-2 quality 0), or "follow_up" (kept in the history, leaves the schedule alone).
         Flags are the grade's flags, plus "pii" when the answer had some scrubbed out.
         """
-        qid = normalize_id(question)
+        qid = normalize_ref(question)
         if kind not in KINDS:
             raise BadInput(f"unknown attempt kind {kind!r}: choose one of {', '.join(KINDS)}")
         if not isinstance(answer, str):
@@ -335,7 +335,7 @@ class ProgressStore:
         where, args = [], []
         if question is not None:
             where.append("question = ?")
-            args.append(normalize_id(question))
+            args.append(normalize_ref(question))
         if session_id is not None:
             where.append("session_id = ?")
             args.append(session_id)
@@ -376,7 +376,12 @@ class ProgressStore:
         for qid, kind, score in rows:
             q = questions.setdefault(
                 qid,
-                {"part": parts.get(qid), "attempts": 0, "skipped": 0, "revealed": 0}
+                {
+                    "part": parts.get(qid) or collection_of(qid),
+                    "attempts": 0,
+                    "skipped": 0,
+                    "revealed": 0,
+                }
                 | {"follow_ups": 0, "last_score": None, "best_score": None},
             )
             if kind == "follow_up":

@@ -15,8 +15,8 @@ from typing import Any
 
 from coach.errors import BadInput
 from coach.guardrails import scrub_pii
-from coach.handbook import normalize_id
 from coach.interview import schedule
+from coach.interview.refs import normalize_ref
 from coach.interview.schedule import ReviewState, iso, parse_time
 from coach.interview.store_schema import FORMAT, KINDS, SCHEMA_VERSION
 
@@ -150,7 +150,7 @@ def parse_export(text: str) -> tuple[list[tuple], list[tuple], list[ReviewState]
         sessions = [_session_in(s) for s in data["sessions"]]
         attempts = [_attempt_in(a) for a in data["attempts"]]
         reviews = [ReviewState.from_json(r) for r in data["reviews"]]
-        reviews = [replace(r, question=normalize_id(r.question)) for r in reviews]
+        reviews = [replace(r, question=normalize_ref(r.question)) for r in reviews]
     except (ValueError, KeyError, TypeError) as exc:
         raise BadInput(f"The progress export has a bad record: {exc}") from exc
     return sessions, attempts, reviews
@@ -183,7 +183,7 @@ def _session_in(s: object) -> tuple:
         _text(s, "mode"),
         _text(s, "part", optional=True),
         count,
-        json.dumps([normalize_id(q) for q in plan]),
+        json.dumps([normalize_ref(q) for q in plan]),
         min(position, len(plan)),
     )
 
@@ -208,7 +208,7 @@ def _attempt_in(a: object) -> tuple:
     return (
         _text(a, "id"),
         _text(a, "session_id", optional=True),
-        normalize_id(a.get("question")),
+        normalize_ref(a.get("question")),
         kind,
         scrub_pii(answer),  # an edited export must not smuggle PII past the store
         score,

@@ -5,12 +5,13 @@ then `Searcher.search` scores it with BM25 and FAISS (index.py), fuses per secti
 (fusion.py), optionally reranks (rerank.py) and decides scope (scope.py): a `SearchResult`.
 `searcher.py` holds the entry point; `index.py` builds and loads the persisted index.
 `collections.py` indexes and searches the user's own collections (coach/sources) the same way,
-one index per collection, ids namespaced `notes:s12`.
+one index per collection, ids namespaced `notes:s12`; `mixed.py` ranks the handbook and
+collections as one list.
 Public names: Searcher, SearchResult, Hit, Query, get_searcher, linear_fusion,
 linear_fusion_array, rrf, top_k, Embedder, HashEmbedder, MiniLMEmbedder, default_embedder, BM25,
 tokenize, Index, ensure_index, index_status, CrossEncoderReranker, load_synthetic,
 search_collections, CollectionSearcher, CollectionResult, CollectionHit; the modules
-collections, index, rerank, scope, spell and synthetic.
+collections, mixed, index, rerank, scope, spell and synthetic.
 Must not import: search.training (offline steps), llm, guardrails, ask, interview, evals, ui, cli.
 """
 

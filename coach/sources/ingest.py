@@ -32,6 +32,7 @@ from coach.sources.records import Section
 from coach.sources.sections import split_document
 from coach.sources.store import (
     FileEntry,
+    collection_lock,
     exists,
     load_sections,
     read_manifest,
@@ -123,9 +124,14 @@ def add(
     progress: Callable[[str], None] | None = None,
 ) -> AddSummary:
     """Add files and folders to collection `name` (created if new); one progress line a file."""
+    check_name(name)
+    with collection_lock(cfg, name):
+        return _add(cfg, name, paths, progress)
+
+
+def _add(cfg, name, paths, progress) -> AddSummary:
     started = time.perf_counter()
     say = progress or (lambda _msg: None)
-    check_name(name)
     found = find_files(paths)
     entries: dict[str, FileEntry] = {}
     by_file: dict[str, list[Section]] = {}

@@ -3,8 +3,10 @@
 In order of preference:
 1. headings (Markdown `#`/setext, HTML h1-h6): one block per heading, from its line to the next
    heading, with the heading path down to it; text before the first heading is a block too;
-2. inside a block, a question list: "Q:"/"Question 3:" lines, or numbered items ending in "?",
-   at least two of them; each question with its answer (up to the next question) is one
+2. inside a block, a question list: "Q:"/"Question 3:" lines, a label line ("Q07", "Question 7")
+   with the question ending in "?" on the next non-blank line (how PDF question banks come
+   out of text extraction), or numbered items ending in "?", at least two of them, the form
+   with most questions winning; each question with its answer (up to the next question) is one
    question-like section, and the block's text before the first question is a section of its
    own. A heading that is itself a question ("## What is RAG?") makes its block question-like;
 3. fixed-size windows (windows.py) for what is left, so a long heading block or an unstructured
@@ -35,6 +37,11 @@ _MARKUP = r"(?:\*\*|__)?"
 _QA_LINE = re.compile(
     rf"^[ \t]*(?:[-*+][ \t]+)?{_MARKUP}(?:Q|Question)[ \t]*\d*[ \t]*[:.)]{_MARKUP}"
     r"[ \t]*(?P<q>\S.*)$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_LABELLED_QUESTION = re.compile(
+    rf"^[ \t]*{_MARKUP}(?:Q|Question)[ \t]*\d{{1,3}}[ \t]*[:.)]?{_MARKUP}[ \t]*\n"
+    r"(?:[ \t]*\n){0,2}[ \t]*(?P<q>[^\n]*\?)[ \t*_\"')]*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _NUMBERED_QUESTION = re.compile(
@@ -84,14 +91,19 @@ def question_starts(text: str, start: int, end: int) -> list[re.Match]:
 
     >>> [m["q"] for m in question_starts("Q: Why?\\nA: Yes.\\nQ: How?\\nA: So.", 0, 31)]
     ['Why?', 'How?']
+    >>> [m["q"] for m in question_starts("Q07\\n\\nWhy?\\nYes.\\nQ08\\nHow?\\nSo.", 0, 27)]
+    ['Why?', 'How?']
     >>> [m["q"] for m in question_starts("1. Install it.\\n2. Why bother?\\n", 0, 30)]
     []
     """
-    for pattern in (_QA_LINE, _NUMBERED_QUESTION):
-        found = list(pattern.finditer(text, start, end))
-        if len(found) >= MIN_QUESTIONS:
-            return found
-    return []
+    # The form with the most questions wins (ties: in that order): a question bank quoting a
+    # two-line "Q:/A:" example inside one of its fifty answers is still a list of fifty.
+    found = [
+        list(p.finditer(text, start, end))
+        for p in (_QA_LINE, _LABELLED_QUESTION, _NUMBERED_QUESTION)
+    ]
+    best = max(found, key=len)
+    return best if len(best) >= MIN_QUESTIONS else []
 
 
 def _split_block(

@@ -6,24 +6,27 @@ moved into place with os.replace. The sections file is named by its content hash
 manifest names it, so the manifest is the single commit point: a kill at any moment leaves
 either the previous manifest and its sections file or the new ones, never a mix. Files no
 manifest refers to are cleaned up after the next commit.
-Leaves out: reading and sectioning files (ingest.py), locking against two concurrent writers.
+`collection_lock` keeps two writers of one collection apart (the second is told, not queued).
+Leaves out: reading and sectioning files (ingest.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import coach
 from coach.config import Config
-from coach.errors import BadInput, SetupError
+from coach.errors import BadInput, SetupError, UsageError
 from coach.sources.names import check_name
 from coach.sources.records import Section
 
@@ -158,15 +161,38 @@ def list_collections(cfg: Config) -> list[Collection]:
     return [read_manifest(cfg, n) for n in names if (root / n / MANIFEST).is_file()]
 
 
+@contextlib.contextmanager
+def collection_lock(cfg: Config, name: str) -> Iterator[None]:
+    """Hold collection `name` for one writer: a second `coach add`/`remove` of the same
+    collection (another terminal, the app) is told so at once instead of racing this one.
+    The lock file sits beside the collection's directory, so removing it keeps the lock."""
+    root = collections_root(cfg)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{check_name(name)}.lock", "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"Collection {name!r} is being changed by another coach process (an add or "
+                "remove in another terminal or in the app). Fix: wait for it to finish, then "
+                "run this again."
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def remove(cfg: Config, name: str) -> None:
     """Delete a collection, damaged or not. It is first renamed out of the way (atomic), so a
     kill during the deletion never leaves half a collection under its name."""
     path = collection_dir(cfg, name)
     if not path.is_dir():
         raise BadInput(f"No collection named {name!r}. Fix: `coach collections` lists them.")
-    trash = Path(tempfile.mkdtemp(prefix=f".removing-{name}-", dir=path.parent))
-    os.replace(path, trash / name)
-    shutil.rmtree(trash)
+    with collection_lock(cfg, name):
+        trash = Path(tempfile.mkdtemp(prefix=f".removing-{name}-", dir=path.parent))
+        os.replace(path, trash / name)
+        shutil.rmtree(trash)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -214,8 +240,8 @@ def write_collection(
     write_atomic(folder / collection.sections_file, data)
     manifest = json.dumps(collection.to_json(), indent=2, ensure_ascii=False) + "\n"
     write_atomic(folder / MANIFEST, manifest.encode("utf-8"))
-    for stale in folder.iterdir():
-        if stale.name not in (MANIFEST, collection.sections_file):
+    for stale in folder.glob("sections-*.jsonl"):  # only old sections: rubrics, flags and
+        if stale.name != collection.sections_file:  # indexes beside them are not ours to drop
             with contextlib.suppress(OSError):
                 stale.unlink()
     return collection

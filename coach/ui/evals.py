@@ -35,7 +35,14 @@ class Suite:
 
 # The suites are coach.evals.SUITES; here only each one's default sample (its plot:
 # render.plot_rows).
-DEFAULT_LIMITS = {"retrieval": 20, "answer": 3, "grading": 8, "guardrails": 20, "judge": 10}
+DEFAULT_LIMITS = {
+    "retrieval": 20,
+    "answer": 3,
+    "grading": 8,
+    "guardrails": 20,
+    "judge": 10,
+    "collections": 10,
+}
 SUITES = {name: Suite(module, DEFAULT_LIMITS[name]) for name, module in EVAL_SUITES.items()}
 MAX_SAVED = 10  # the newest saved reports offered in the viewer
 

@@ -1,0 +1,53 @@
+"""A section of the user's collection as an interview question: the section, the question its
+rubric asks, and the rubric (reviewed, or only proposed), in the shapes the grader and the
+session use for handbook questions.
+
+Leaves out: proposing and reviewing rubrics (collection_rubrics.py).
+"""
+
+from __future__ import annotations
+
+from coach.config import Config
+from coach.errors import BadInput
+from coach.handbook import Question
+from coach.interview.rubrics import Rubric
+from coach.sources import list_collections, load_sections
+
+
+def as_question(ref: str, title: str, question: str, body: str) -> Question:
+    """A handbook-shaped Question for a collection section (no part, tables or tip)."""
+    name = ref.split(":", 1)[0]
+    return Question(
+        id=ref,
+        number=0,
+        title=title,
+        question=question,
+        part=name,
+        body=body,
+        tables=(),
+        tip_label="",
+        tip="",
+        lines=(),
+        blocks=(),
+    )
+
+
+def section_of(cfg: Config, ref: str):
+    """The collection section `ref` ("pytut:s67") names; BadInput saying what exists."""
+    name, _, sid = ref.partition(":")
+    if not any(c.name == name for c in list_collections(cfg)):
+        raise BadInput(f"{ref}: there is no collection named {name!r} (see: coach collections).")
+    for section in load_sections(cfg, name):
+        if section.id == sid:
+            return section
+    raise BadInput(f"{ref}: collection {name!r} has no section {sid!r}.")
+
+
+def load_collection_question(cfg: Config, ref: str) -> tuple[Question, Rubric, str]:
+    """(question, rubric, "reviewed" | "proposed") for collection section `ref`."""
+    raise NotImplementedError  # wired to collection_rubrics once it lands
+
+
+def collection_refs(cfg: Config, name: str) -> list[str]:
+    """The refs of collection `name`'s sections that have a rubric (reviewed or proposed)."""
+    raise NotImplementedError  # wired to collection_rubrics once it lands
