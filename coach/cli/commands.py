@@ -252,6 +252,47 @@ def cmd_remove(args: argparse.Namespace, out: JsonOut | None) -> int:
     return 0
 
 
+def cmd_rubrics(args: argparse.Namespace, out: JsonOut | None) -> int:
+    from coach.interview import section_rubrics
+    from coach.llm import get_generator
+
+    cfg = load_config()
+    if args.action == "propose":
+        generator = get_generator(cfg) if args.model else None
+        result = section_rubrics.propose(
+            cfg, args.name, args.section, generator, args.replace_reviewed, progress=say
+        )
+    elif args.action == "export":
+        document = section_rubrics.export(cfg, args.name)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        if not args.out:
+            print(text, end="")
+            return 0
+        _write_atomic(Path(args.out), text)
+        result = {"collection": args.name, "exported": len(document["rubrics"]), "out": args.out}
+    else:
+        raw = Path(args.path).read_bytes() if args.path else sys.stdin.buffer.read()
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise BadInput(f"The rubrics file is not UTF-8 JSON ({exc}).") from None
+        result = section_rubrics.import_rubrics(cfg, args.name, data)
+    if out:
+        out.emit(result)
+    elif args.action == "propose":
+        print(
+            f"Collection {args.name}: {result['proposed']} rubric(s) proposed, "
+            f"{result['kept_reviewed']} reviewed kept, {len(result['skipped'])} section(s) "
+            f"skipped; {result['rubrics']} in all. Review them in the app (My material) or "
+            f"with coach rubrics export/import {args.name}."
+        )
+    elif args.action == "export":
+        print(f"Wrote {result['exported']} rubric(s) of {args.name} to {args.out}.")
+    else:
+        print(f"Imported {result['imported']} reviewed rubric(s) into {args.name}.")
+    return 0
+
+
 # -- search -------------------------------------------------------------------------------
 
 

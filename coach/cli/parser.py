@@ -102,6 +102,28 @@ def _parser() -> argparse.ArgumentParser:
     add("collections", "list your collections")
     sp = add("remove", "delete one of your collections (your files are not touched)")
     sp.add_argument("name", metavar="NAME")
+    sp = add("rubrics", "propose, export or import grading rubrics for one of your collections")
+    sp.add_argument("action", choices=("propose", "export", "import"))
+    sp.add_argument("name", metavar="NAME", help="the collection")
+    sp.add_argument("path", nargs="?", help="import: the file to read (default stdin)")
+    sp.add_argument(
+        "--section",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="propose: only this section (s12; repeatable); default: every section worth a "
+        "question",
+    )
+    sp.add_argument(
+        "--model",
+        action="store_true",
+        help="propose: the local model picks and words the points (~10-25 s a section), "
+        "instead of the extractive draft",
+    )
+    sp.add_argument(
+        "--replace-reviewed", action="store_true", help="propose: also replace reviewed rubrics"
+    )
+    sp.add_argument("--out", metavar="FILE", help="export: write here (default stdout)")
     sp = add("interview", "a mock interview in the terminal", json_flag=False)
     sp.add_argument("--part", help="only questions of this part, e.g. P3")
     sp.add_argument("--count", type=int, default=5, help="number of questions (default 5)")

@@ -2,7 +2,7 @@
 rubric asks, and the rubric (reviewed, or only proposed), in the shapes the grader and the
 session use for handbook questions.
 
-Leaves out: proposing and reviewing rubrics (collection_rubrics.py).
+Leaves out: proposing and reviewing rubrics (section_rubrics.py).
 """
 
 from __future__ import annotations
@@ -45,9 +45,24 @@ def section_of(cfg: Config, ref: str):
 
 def load_collection_question(cfg: Config, ref: str) -> tuple[Question, Rubric, str]:
     """(question, rubric, "reviewed" | "proposed") for collection section `ref`."""
-    raise NotImplementedError  # wired to collection_rubrics once it lands
+    from coach.interview import section_rubrics  # it builds on this module's as_question
+
+    section = section_of(cfg, ref)
+    question, rubric, status = section_rubrics.grading_rubric(cfg, ref)
+    return as_question(ref, section.title, question, section.text), rubric, status
 
 
 def collection_refs(cfg: Config, name: str) -> list[str]:
-    """The refs of collection `name`'s sections that have a rubric (reviewed or proposed)."""
-    raise NotImplementedError  # wired to collection_rubrics once it lands
+    """The refs of collection `name`'s sections that have a rubric, reviewed ones first; a
+    BadInput with the fix when there are none."""
+    from coach.interview import section_rubrics
+
+    if not any(c.name == name for c in list_collections(cfg)):
+        raise BadInput(f"There is no collection named {name!r} (see: coach collections).")
+    refs = section_rubrics.refs_with_rubrics(cfg, name)
+    if not refs:
+        raise BadInput(
+            f"Collection {name!r} has no rubrics yet, so there is nothing to grade against. "
+            f"Fix: coach rubrics propose {name}"
+        )
+    return refs

@@ -121,7 +121,7 @@ def candidates(question: Question) -> list[Candidate]:
     first_paragraph = True
     for block in question.blocks:
         if isinstance(block, Paragraph):
-            found += _paragraph_candidates(block.text, first_paragraph)
+            found += paragraph_candidates(block.text, first_paragraph)
             first_paragraph = False
         elif isinstance(block, Table):
             found += _table_candidates(block)
@@ -131,7 +131,7 @@ def candidates(question: Question) -> list[Candidate]:
             found += [
                 Candidate("diagram", item, item, emphasised_terms(item))
                 for item in block.items[1:]
-                if len(item.split()) >= 2 and _content_words(item) and not item.endswith(":")
+                if len(item.split()) >= 2 and content_words(item) and not item.endswith(":")
             ]
     for sentence in sentences(question.tip):
         found.append(Candidate("tip", sentence, sentence, emphasised_terms(sentence)))
@@ -146,7 +146,7 @@ def candidates(question: Question) -> list[Candidate]:
     return list(unique.values())
 
 
-def _paragraph_candidates(paragraph: str, first: bool) -> list[Candidate]:
+def paragraph_candidates(paragraph: str, first: bool) -> list[Candidate]:
     found = []
     parts = sentences(paragraph)
     covered = 0  # sentences already inside the lead-in candidate
@@ -189,12 +189,12 @@ def _table_candidates(table: Table) -> list[Candidate]:
 # --------------------------------------------------------------------------- draft rubric
 
 
-def _content_words(text: str) -> list[str]:
+def content_words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and len(w) > 2]
 
 
 def _idf(book: Handbook) -> dict[str, float]:
-    docs = [set(_content_words(q.to_markdown())) for q in book.questions]
+    docs = [set(content_words(q.to_markdown())) for q in book.questions]
     counts = Counter(word for doc in docs for word in doc)
     return {word: math.log(len(docs) / n) for word, n in counts.items()}
 
@@ -206,7 +206,7 @@ def keywords(candidate: Candidate, idf: dict[str, float], limit: int = 5) -> lis
         term = term.lower().strip(" .")
         if 1 <= len(term.split()) <= 3 and term not in chosen:
             chosen.append(term)
-    words = _content_words(candidate.source)  # for a table row: its cells, not the header
+    words = content_words(candidate.source)  # for a table row: its cells, not the header
     ranked = sorted(dict.fromkeys(words), key=lambda w: (-idf.get(w, 0.0), words.index(w)))
     for word in ranked:
         if len(chosen) >= limit:
@@ -252,17 +252,18 @@ def _substantial(candidate: Candidate) -> bool:
     return candidate.kind != "diagram" or len(candidate.text.split()) >= 4
 
 
-def _overlap(a: str, b: str) -> float:
-    wa, wb = set(_content_words(a)), set(_content_words(b))
+def overlap(a: str, b: str) -> float:
+    """Shared content words over the smaller text's (0-1)."""
+    wa, wb = set(content_words(a)), set(content_words(b))
     return len(wa & wb) / max(1, min(len(wa), len(wb)))
 
 
 def propose(question: Question, found: list[Candidate], idf: dict[str, float]) -> list[dict]:
     """Pick 3-6 candidates as draft points: the first definition, the best-scoring distinct
     others, then the tip; weights 0.3 / even split / 0.1, summing to 1."""
-    asked = set(_content_words(question.question))
+    asked = set(content_words(question.question))
     for candidate in found:
-        relevance = len(asked & set(_content_words(candidate.text))) / max(1, len(asked))
+        relevance = len(asked & set(content_words(candidate.text))) / max(1, len(asked))
         candidate.score = KIND_SCORES[candidate.kind] + 2.0 * relevance
     definitions = [c for c in found if c.kind == "definition"]
     tips = [c for c in found if c.kind == "tip"]
@@ -274,12 +275,12 @@ def propose(question: Question, found: list[Candidate], idf: dict[str, float]) -
     for candidate in others:
         if len(picked) >= MAX_POINTS - 1:
             break
-        if all(_overlap(candidate.text, p.text) < 0.6 for p in picked):
+        if all(overlap(candidate.text, p.text) < 0.6 for p in picked):
             picked.append(candidate)
     fresh_tips = [
         t
         for t in tips
-        if len(t.text.split()) >= 6 and all(_overlap(t.text, p.text) < 0.6 for p in picked)
+        if len(t.text.split()) >= 6 and all(overlap(t.text, p.text) < 0.6 for p in picked)
     ]
     if fresh_tips:
         picked.append(max(fresh_tips, key=lambda c: c.score))
@@ -380,12 +381,12 @@ def compare(drafts: dict, rubrics: dict) -> dict:
         used = set()
         for point in entry["points"]:
             source = normalize_space(point["source"])
-            hits = [p for p in proposed if _sources_overlap(source, p["source"])]
+            hits = [p for p in proposed if _sourcesoverlap(source, p["source"])]
             if any(p["source"] == source and p["point"] == point["point"] for p in hits):
                 counts["kept"] += 1
             elif hits:
                 counts["rewritten"] += 1
-            elif any(_sources_overlap(source, c["source"]) for c in pool):
+            elif any(_sourcesoverlap(source, c["source"]) for c in pool):
                 counts["from_candidate"] += 1
             else:
                 counts["added"] += 1
@@ -396,7 +397,7 @@ def compare(drafts: dict, rubrics: dict) -> dict:
     return dict(counts)
 
 
-def _sources_overlap(a: str, b: str) -> bool:
+def _sourcesoverlap(a: str, b: str) -> bool:
     a, b = normalize_space(a), normalize_space(b)
     return a in b or b in a
 

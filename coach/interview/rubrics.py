@@ -112,14 +112,15 @@ def parse_rubrics(data: object) -> dict[str, Rubric]:
     unknown = sorted(set(entries) - set(QUESTION_IDS))
     if unknown:
         raise ValueError(f"unknown question ids {unknown}")
-    rubrics = {qid: _rubric(qid, entries[qid]) for qid in QUESTION_IDS if qid in entries}
+    rubrics = {qid: parse_rubric(qid, entries[qid]) for qid in QUESTION_IDS if qid in entries}
     missing = [qid for qid in QUESTION_IDS if qid not in rubrics]
     if missing:
         raise ValueError(f"no rubric for {', '.join(missing)}")
     return rubrics
 
 
-def _rubric(qid: str, entry: dict) -> Rubric:
+def parse_rubric(qid: str, entry: dict) -> Rubric:
+    """One rubric checked: 3-6 points with ids QID.1..QID.n in order, weights summing to 1."""
     if entry["question"] != qid:
         raise ValueError(f"{qid}: its 'question' field says {entry['question']!r}")
     raw_points = entry["points"]
