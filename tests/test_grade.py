@@ -13,9 +13,9 @@ import pytest
 
 from coach.config import load_config
 from coach.errors import BadInput
-from coach.guardrails import fake_guards
+from coach.guardrails import fake_guards, strip_injections
 from coach.interview import Grader, load_rubrics
-from coach.interview.grade import is_non_answer, strip_injections, verdict_schema
+from coach.interview.grade import is_non_answer, verdict_schema
 from coach.llm import FakeGenerator
 from coach.search import HashEmbedder
 from tests.conftest import REPO

@@ -6,7 +6,8 @@ best sections' passages closest to the question (MiniLM cosine), verbatim and in
 order, with the example each introduces ("... like this:" and the code after it), each group
 cited `[notes:s12]`, then where each cited section is (file and heading path).
 No model writes the facts, so none can be garbled; what is never shown is text the document
-scan flagged as addressing the assistant (coach/guardrails/documents.py): a document is data.
+scan flagged as addressing the assistant (coach/guardrails/document_scan.py): a document is
+data.
 
 Leaves out: generate mode, follow-up rewriting and errata, which are the handbook's.
 """
@@ -23,6 +24,7 @@ from coach import guardrails
 from coach.ask.pipeline import AnswerResult, Source, raise_for_size
 from coach.config import Config
 from coach.errors import BadInput
+from coach.guardrails.document_scan import PassageCleaner
 from coach.search.collections import CollectionHit, CollectionSearcher, get_collection_searcher
 
 K_HITS = 5
@@ -110,7 +112,7 @@ class CollectionAsker(guardrails.UsesGuards):
         self.names = list(names)
         self.searcher = searcher or get_collection_searcher(cfg, names, progress=progress)
         self._guards = guards
-        self.clean = clean or (lambda hit: hit.passage)
+        self.clean = clean or PassageCleaner(cfg)
 
     def ask(self, question: str, *, on_token: Callable[[str], None] | None = None) -> AnswerResult:
         if not isinstance(question, str):

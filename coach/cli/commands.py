@@ -174,6 +174,7 @@ def section_json(section) -> dict:
 
 def cmd_add(args: argparse.Namespace, out: JsonOut | None) -> int:
     from coach import sources
+    from coach.guardrails.document_scan import findings
 
     paths = [Path(p) for p in args.paths]
     if args.name is None:
@@ -183,6 +184,11 @@ def cmd_add(args: argparse.Namespace, out: JsonOut | None) -> int:
     cfg = load_config()
     summary = sources.add(cfg, name, paths, progress=say).to_json()
     summary.update(_index_after_add(cfg, name))
+    summary["flagged"] = [
+        {"section": f"{name}:{f.section}", "source": f.source, "heading_path": list(f.heading_path),
+         "text": f.text[:300]}
+        for f in findings(cfg, name)
+    ]  # fmt: skip
     if out:
         out.emit(summary)
         return 0
@@ -201,6 +207,14 @@ def cmd_add(args: argparse.Namespace, out: JsonOut | None) -> int:
             f"Note: {summary['replacements']} invalid UTF-8 sequence(s) were replaced by U+FFFD; "
             "save those files as UTF-8 and add them again for exact text."
         )
+    if summary["flagged"]:
+        print(
+            f"Flagged: {len(summary['flagged'])} passage(s) address an AI assistant; they are "
+            "treated as data (never followed, never quoted in answers):"
+        )
+        for f in summary["flagged"][:10]:
+            place = " > ".join(f["heading_path"]) or f["source"]
+            print(f"  [{f['section']}] {f['source']}: {place}: {f['text'][:100]!r}")
     return 0
 
 
@@ -218,22 +232,31 @@ def _index_after_add(cfg, name: str) -> dict:
 
 def cmd_collections(args: argparse.Namespace, out: JsonOut | None) -> int:
     from coach import sources
+    from coach.guardrails.document_scan import flagged_sections
     from coach.search.collections import index_chunks
 
     cfg = load_config()
-    rows = [{**c.summary(), "chunks": index_chunks(cfg, c)} for c in sources.list_collections(cfg)]
+    rows = [
+        {
+            **c.summary(),
+            "chunks": index_chunks(cfg, c),
+            "flagged": len(flagged_sections(cfg, c.name)),
+        }
+        for c in sources.list_collections(cfg)
+    ]
     if out:
         out.emit({"collections": rows})
     elif not rows:
         print("No collections yet. Add one with: coach add PATH... --name NAME")
     else:
         width = max(len("name"), *(len(r["name"]) for r in rows))
-        print(f"{'name':<{width}}  {'files':>5}  {'sections':>8}  {'chunks':>6}  built at")
+        head = f"{'name':<{width}}  {'files':>5}  {'sections':>8}  {'chunks':>6}  {'flagged':>7}"
+        print(f"{head}  built at")
         for r in rows:
             chunks = "-" if r["chunks"] is None else r["chunks"]
             print(
                 f"{r['name']:<{width}}  {r['files']:>5}  {r['sections']:>8}  {chunks:>6}  "
-                f"{r['built_at']}"
+                f"{r['flagged']:>7}  {r['built_at']}"
             )
     return 0
 

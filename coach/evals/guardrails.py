@@ -3,7 +3,9 @@ end-to-end leak test (coach/evals/leak.py) in the eval contract, reports saved l
 other suite's. On the test split it also runs `evals/guardrails/benign_fresh.jsonl` (everyday,
 ML-engineering and security-engineering questions by an author who never saw the guards'
 training rows; frozen, test only): the share of them the input guards block. With `--limit N`
-the leak test takes a tenth of N attacks (at least 3): each one is a real generation."""
+the leak test takes a tenth of N attacks (at least 3): each one is a real generation. Every
+split also runs the document red team (coach/evals/document_injection.py): text inside an
+added document that addresses the assistant."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from collections import defaultdict
 from coach.config import Config
 from coach.evals import leak
 from coach.evals.common import load_rows, stratified_sample, write_report
+from coach.evals.document_injection import run_documents
 from coach.evals.redteam import run_redteam
 from coach.guardrails import Guards, check_input, real_guards
 
@@ -54,6 +57,7 @@ def run(cfg: Config, split: str = "test", limit: int | None = None, progress=Non
         cfg, split, limit=None if limit is None else max(3, limit // 10), progress=progress
     )
     metrics["leak"] = {**leak_result["metrics"], "report": leak_result["report"]}
+    metrics["documents"] = run_documents(cfg, split, limit)
     if split == "test":
         metrics["benign_fresh"] = benign_fresh(guards, limit)
     path = write_report(cfg, "guardrails", split, {**result, "metrics": metrics})
@@ -62,6 +66,7 @@ def run(cfg: Config, split: str = "test", limit: int | None = None, progress=Non
         summary["benign_fresh"] = {
             k: v for k, v in metrics["benign_fresh"].items() if k != "blocked"
         }
+    summary["documents"] = {k: v for k, v in metrics["documents"].items() if k != "wrong"}
     summary["categories"] = {
         name: {k: v for k, v in cat.items() if k != "wrong"}
         for name, cat in result["categories"].items()

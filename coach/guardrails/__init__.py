@@ -4,11 +4,13 @@ Public API (importing this package is cheap: models load on first use):
 - `check_input(text, context="ask"|"interview", guards=None) -> Verdict`
 - `check_output(answer, source_ids, canary, support=None, ...) -> (cleaned_text, Verdict)`
 - `scrub_pii(text) -> str`, `refusal_for(verdict) -> str`
+- `strip_injections(answer)`, `split_addressed(text)`: sentences of data that address a reader
 - `FLAGS`, `Flag`, `Verdict`; `real_guards()` / `fake_guards()` build the classifier set.
 See README.md in this folder for the layers and the action matrix.
 """
 
 from coach.guardrails.actions import action_for, action_matrix
+from coach.guardrails.addressed import split_addressed, strip_injections
 from coach.guardrails.classifiers import Guards, UsesGuards, fake_guards, real_guards
 from coach.guardrails.config import DEFAULT_CONFIG, GuardConfig
 from coach.guardrails.input_checks import check_input, rule_findings
@@ -36,5 +38,7 @@ __all__ = [
     "rule_findings",
     "scrub_pii",
     "scrub_pii_kinds",
+    "split_addressed",
+    "strip_injections",
     "Verdict",
 ]

@@ -337,6 +337,26 @@ ANSWER_RULES: tuple[Rule, ...] = (
         r"|\bscore (?:it|this|me|the answer|my answer) (?:a |as )?(?:10\b|fully correct)"
         r"|[\"']?(?:grade|score)[\"']?\s*[:=]\s*10\b",
     ),
+    # Text written to whatever AI reads it: the document-injection case (a user's added file)
+    # and the same move in an answer. A vocative at the start of a sentence ("Assistant, ...",
+    # "Note to the AI: ...") or a conditional address; "the model should output ..." in
+    # technical prose addresses no one and does not match.
+    _r(
+        "answer_injection",
+        "addresses_an_ai",
+        r"(?:^|[.!?]\s+|\n)\W*(?:(?:hey|dear|attention|note to|message to|instructions? (?:to|for))"
+        r",?\s+)?(?:the\s+)?(?:ai|a\.i\.|assistant|ai assistant|chatbot|language model|llm|"
+        r"chatgpt|claude|copilot|bot|agent|summari[sz]er)s?\s*[,:]" + _gap(60) + r"\b(?:ignore|"
+        r"disregard|forget|you|your|please|always|never|do not|don't|tell|say|answer|respond|reply|"
+        r"print|reveal|output|recommend|include|add|write|claim|state|give|rate|praise|mention)\b",
+    ),
+    _r(
+        "answer_injection",
+        "if_you_are_an_ai",
+        r"\bif you(?:'re| are)\s+(?:an?\s+)?(?:ai|a\.i\.|assistant|chatbot|language model|llm|"
+        r"bot|automated|machine)\b|\b(?:ai|assistants?|llms?|language models?|chatbots?|bots?)"
+        r" (?:reading|processing|summari[sz]ing|indexing|ingesting) this\b",
+    ),
     _r(
         "answer_injection",
         "grader_in_other_languages",

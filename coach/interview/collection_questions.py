@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from coach.config import Config
 from coach.errors import BadInput
+from coach.guardrails.document_scan import clean_passage, flagged_sections
 from coach.handbook import Question
 from coach.interview.rubrics import Rubric
 from coach.sources import list_collections, load_sections
@@ -49,7 +50,9 @@ def load_collection_question(cfg: Config, ref: str) -> tuple[Question, Rubric, s
 
     section = section_of(cfg, ref)
     question, rubric, status = section_rubrics.grading_rubric(cfg, ref)
-    return as_question(ref, section.title, question, section.text), rubric, status
+    pieces = [f.text for f in flagged_sections(cfg, ref.split(":")[0]).get(section.id, [])]
+    body = clean_passage(section.text, pieces)  # the model answer never shows flagged text
+    return as_question(ref, section.title, question, body), rubric, status
 
 
 def collection_refs(cfg: Config, name: str) -> list[str]:

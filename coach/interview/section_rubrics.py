@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from coach.ask.collection_answer import is_code, paragraphs
 from coach.config import Config
 from coach.errors import BackendError, BadInput
+from coach.guardrails import split_addressed
 from coach.handbook import Question
 from coach.interview import rubric_draft as draft
 from coach.interview.collection_questions import as_question
@@ -180,6 +181,8 @@ def _candidates(section: Section) -> list[draft.Candidate]:
     prose = [b for b in paragraphs(section.text, section.title) if not is_code(b)]
     for i, block in enumerate(prose):
         found += draft.paragraph_candidates(normalize_space(block), first=i == 0)
+    flagged = _flagged(section)
+    found = [c for c in found if not any(c.source in f or f in c.source for f in flagged)]
     unique: dict[str, draft.Candidate] = {}
     for c in found:
         c.source = normalize_space(c.source)
@@ -198,15 +201,22 @@ def extractive(section: Section, ref: str, question: Question, idf: dict) -> lis
     return [{k: v for k, v in p.items() if k != "kind"} for p in points]
 
 
+def _flagged(section: Section) -> list[str]:
+    """What the document scan flags in the section (text addressing an AI): never a point."""
+    return [normalize_space(p) for p in split_addressed(section.text, document=True)[1]]
+
+
 def offered_sentences(section: Section) -> list[str]:
     """The section's prose sentences the model may pick from, in order (no code, no lead-ins
-    to examples, no fragments), whitespace-normalised and verbatim in the section."""
+    to examples, no fragments, nothing flagged), whitespace-normalised and verbatim."""
+    flagged = _flagged(section)
     out: list[str] = []
     for block in paragraphs(section.text, section.title):
         if is_code(block):
             continue
         for sentence in draft.sentences(normalize_space(block)):
             ok = len(sentence.split()) >= 5 and not sentence.endswith(":")
+            ok = ok and not any(sentence in f or f in sentence for f in flagged)
             if ok and not sentence[:1].islower() and verbatim(sentence, section):
                 out.append(sentence)
     return list(dict.fromkeys(out))[:MAX_OFFERED]
