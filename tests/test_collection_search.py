@@ -450,3 +450,53 @@ def test_doctor_checks_each_collection_and_its_index(notes):
     cs._LOADED.clear()
     broken = collection_checks()["collection notes"]
     assert not broken.ok and "damaged" in broken.message and "--rebuild" in broken.message
+
+
+def test_embedding_progress_is_one_bar_on_a_terminal_and_plain_lines_in_a_log():
+    import io
+
+    from coach.cli.progress import ProgressPrinter
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty, log = Terminal(), io.StringIO()
+    for stream in (tty, log):
+        printer = ProgressPrinter(stream)
+        printer("==> index notes: embedding 300 chunks of 40 sections")
+        printer("    embedded 256/300 chunks (20.0 chunks/s)")
+        printer("    embedded 300/300 chunks (21.0 chunks/s)")
+        printer("    index notes: 300 chunks in 15.0 s")
+    assert "\r    [" in tty.getvalue() and " 85%  256/300 chunks" in tty.getvalue()
+    assert "100%  300/300 chunks  21.0 chunks/s  done\n" in tty.getvalue()
+    assert (
+        "\r" not in log.getvalue() and "embedded 256/300 chunks (20.0 chunks/s)" in log.getvalue()
+    )
+
+
+def test_past_the_size_limit_the_index_carries_an_hnsw_graph_that_ranks_like_exact(
+    notes, cards, monkeypatch
+):
+    from coach.search import ann
+
+    cfg = load_config()
+    add(cfg, "notes", [notes])
+    exact = [h.id for h in search("learning rate warmup transformers", k=3).hits]
+    monkeypatch.setattr(ann, "EXACT_MAX_CHUNKS", 3)  # the 5-chunk collection is now "large"
+    build = cs.ensure_index(cfg, "notes", embedder(), rebuild=True)
+    assert (build.index.path / ann.FILE).is_file() and build.index.graph is not None
+    assert ann.FILE in json.loads((build.index.path / "manifest.json").read_text())["files"]
+    cs._LOADED.clear()
+    cs._SEARCHERS.clear()
+    searcher = cs.get_collection_searcher(cfg, ["notes"], embedder())
+    assert searcher.graph is not None  # loaded from disk, not rebuilt
+    assert [h.id for h in searcher.search("learning rate warmup transformers", k=3).hits] == exact
+    # candidates cover every chunk here, so cosines equal the exact product
+    qv = np.asarray(embedder().embed(["dropout"])[0], dtype=np.float32)
+    cos = ann.candidate_cosines(searcher.graph, searcher.vectors, qv, np.zeros(5))
+    assert np.allclose(cos, searcher.vectors @ qv)
+    (build.index.path / ann.FILE).write_bytes(b"not a graph")
+    cs._LOADED.clear()
+    with pytest.raises(SetupError, match="damaged"):
+        cs.ensure_index(cfg, "notes", embedder())

@@ -1,5 +1,6 @@
 """Hybrid search logic on the real handbook index with the deterministic HashEmbedder."""
 
+import numpy as np
 import pytest
 
 from coach.config import load_config
@@ -65,3 +66,17 @@ def test_hybrid_section_score_reaches_the_best_chunk(searcher):
     ids = [h.id for h in res.hits]
     assert len(ids) == len(set(ids))  # one hit per section
     assert all(h.chunk_id.split("#")[0] == h.id for h in res.hits)
+
+
+def test_bm25_postings_score_exactly_like_rank_bm25():
+    import random
+
+    from coach.search.lexical import BM25, tokenize
+
+    rng = random.Random(3)
+    vocab = ["lora", "rank", "top-p", "attention", "softmax", "gpt-4", "cache", "token", "x"]
+    corpus = [tokenize(" ".join(rng.choices(vocab, k=rng.randint(0, 30)))) for _ in range(300)]
+    bm25 = BM25(corpus)
+    for query in ("lora rank rank", "top-p softmax", "gpt-4 unknownword", "", "the of"):
+        expected = np.asarray(bm25._bm25.get_scores(tokenize(query)), dtype=np.float64)
+        assert np.array_equal(bm25.scores(query), expected), query

@@ -642,7 +642,7 @@ def test_build_app_returns_blocks_with_tabs_in_order():
     assert isinstance(app, gr.Blocks)
     config = app.get_config_file()
     tabs = [c["props"]["label"] for c in config["components"] if c["type"] == "tabitem"]
-    assert tabs == ["Ask", "Mock interview", "Progress", "Handbook", "Evals"]
+    assert tabs == ["Ask", "Mock interview", "Progress", "Handbook", "My material", "Evals"]
 
 
 def _free_port() -> int:

@@ -13,13 +13,18 @@ import time
 from pathlib import Path
 
 from coach.cli.jsonio import JsonOut, require_text, run_batch
+from coach.cli.progress import ProgressPrinter
 from coach.config import load_config
 from coach.errors import BadInput, SetupError, UsageError
 
 
 def say(msg: str) -> None:
-    """Progress and logs: always stderr, so stdout stays clean for JSON."""
-    print(msg, file=sys.stderr, flush=True)
+    """Progress and logs: always stderr, so stdout stays clean for JSON; embedding progress as
+    a bar on a terminal (progress.py)."""
+    _PROGRESS(msg)
+
+
+_PROGRESS = ProgressPrinter()
 
 
 def write_crash_log(text: str) -> Path:

@@ -2,7 +2,8 @@
 
 Each tab is a module with `build(ctx)` that lays out its components and wires its events against the
 shared `UiContext`: Ask (cited Q&A), Mock interview (coach.interview.session: ask, grade, follow up,
-record), Progress (coach.interview.store: history, plots, export/import/reset), Handbook, Evals.
+record), Progress (coach.interview.store: history, plots, export/import/reset), Handbook,
+My material (your own files: upload, collections, rubric review), Evals.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import replace
 import gradio as gr
 
 from coach.config import Config, load_config
-from coach.ui import ask, evals, handbook, interview, progress, settings
+from coach.ui import ask, evals, handbook, interview, material, progress, settings
 from coach.ui.state import ServerState, UiContext
 
 TABS = (
@@ -20,6 +21,7 @@ TABS = (
     interview.build,
     progress.build,
     handbook.build,
+    material.build,
     evals.build,
 )
 

@@ -25,7 +25,7 @@ from coach.ask import MAX_HISTORY_TURNS, AnswerResult
 from coach.errors import CoachError
 from coach.handbook import annotate
 from coach.llm import CancelToken
-from coach.ui import faults, render
+from coach.ui import faults, material, render
 from coach.ui.state import ServerState, UiContext
 
 EXAMPLES = (
@@ -42,7 +42,8 @@ MODES = {
     "quote": "the handbook's own sentences, cited (instant)",
     "generate": "the model's words, checked sentence by sentence against the handbook (slower)",
 }
-THINKING = "*Searching the handbook…*"
+THINKING = "*Searching…*"
+HANDBOOK = "Handbook"
 STOPPED = "*(stopped)*"
 BUSY = "Wait for the current answer, or press Stop."
 
@@ -64,6 +65,7 @@ class ChatSession:
         self.cancel: CancelToken | None = None
         self.mode: str | None = None  # the answer mode picked in the tab (None: the config's)
         self.practise: str | None = None  # the question the last answer came from
+        self.collection: str | None = None  # one of the user's collections (None: handbook)
         self.lock = threading.Lock()
 
     def __deepcopy__(self, memo) -> ChatSession:
@@ -125,6 +127,15 @@ def stream_answer(
     if "error" in outcome:
         raise outcome["error"]
     return outcome["result"]
+
+
+def collection_ask(asker) -> Callable[..., AnswerResult]:
+    """The collection asker behind the Ask tab's turn interface (it keeps no history)."""
+
+    def ask(question, _history, *, on_token=None, cancel=None, mode=None) -> AnswerResult:
+        return asker.ask(question, on_token=on_token)
+
+    return ask
 
 
 # -- handlers (module-level so tests can drive them without a browser) ----------------------
@@ -199,6 +210,8 @@ def practise_button(session: ChatSession):
 def open_section(state: ServerState, ref: str | None) -> str:
     if not ref:
         return gr.skip()
+    if ":" in ref:  # a section of one of the user's collections
+        return material.section_markdown(state, ref)
     try:
         record = state.book.section(ref)
         return annotate(record.to_markdown(), record.id)
@@ -216,7 +229,7 @@ def _finish(state: ServerState, result: AnswerResult, model: str) -> tuple:
     checks = [f for f in result.flags if f != result.refusal_reason]
     if checks:
         status += f" · checks: {', '.join(checks)}"
-    if result.refusal_reason in render.SCOPE_REASONS:
+    if result.refusal_reason in render.SCOPE_REASONS and ":" not in "".join(result.retrieved_ids):
         closest = _closest(state, result.retrieved_ids)
         radio = gr.Radio(
             choices=[(f"{ref} · {title}", ref) for ref, title in closest],
@@ -225,6 +238,9 @@ def _finish(state: ServerState, result: AnswerResult, model: str) -> tuple:
         )
         return radio, status, render.not_in_handbook_panel(closest)
     choices = [(f"{s.id} · {s.title}", s.id) for s in result.sources if not result.refused]
+    if result.refusal_reason in render.SCOPE_REASONS and ":" in "".join(result.retrieved_ids):
+        choices = [(ref, ref) for ref in result.retrieved_ids[:3]]  # a collection's closest
+        return gr.Radio(choices=choices, value=None, label="Closest sections"), status, gr.skip()
     return gr.Radio(choices=choices, value=None, label="Sources"), status, gr.skip()
 
 
@@ -238,6 +254,7 @@ def respond(state: ServerState, session: ChatSession):
         if not withdrawn:
             question = session.question
             history = list(session.history)
+            collection = session.collection
             session.cancel = token
             message = {"role": "assistant", "content": THINKING}
             session.display.append(message)
@@ -250,8 +267,13 @@ def respond(state: ServerState, session: ChatSession):
         status = "Warming up the models (first start)…" if state.warming else "Answering…"
         yield first, gr.skip(), status, gr.skip()
         try:
-            asker = state.asker()
-            stream = stream_answer(asker.ask, question, history, token, session.mode)
+            if collection:  # the user's own material: quoted, cited by file and heading
+                asker = state.collection_asker(collection)
+                ask = collection_ask(asker)
+            else:
+                asker = state.asker()
+                ask = asker.ask
+            stream = stream_answer(ask, question, history, token, session.mode)
             while True:
                 try:
                     shown = next(stream)
@@ -264,7 +286,9 @@ def respond(state: ServerState, session: ChatSession):
                     message["content"] = render.link_citations(shown, state.known_ids)
                     chat = session.shown()
                 yield chat, gr.skip(), gr.skip(), gr.skip()
-            content = render.answer_markdown(result.answer, result.refusal_reason, state.known_ids)
+            content = render.answer_markdown(
+                result.answer, result.refusal_reason, state.known_ids, material=bool(collection)
+            )
             extras = _finish(state, result, asker.cfg.model)
         except Exception as exc:  # a readable message in the chat, the traceback in the log
             content = render.problem_markdown(faults.describe(exc, state.cfg.logs_dir))
@@ -319,6 +343,12 @@ def build(ctx: UiContext) -> None:
                     stop = gr.Button("Stop", variant="stop", elem_id="ask-stop")
                     retry = gr.Button("Retry last", elem_id="ask-retry")
                     clear = gr.Button("Clear conversation", elem_id="ask-clear")
+                source = gr.Dropdown(
+                    [HANDBOOK, *material.collection_names(state)],
+                    value=HANDBOOK,
+                    label="Answer from",
+                    elem_id="ask-source",
+                )
                 mode = gr.Radio(
                     [(label, value) for value, label in MODES.items()],
                     value=state.cfg.answer_mode,
@@ -378,6 +408,16 @@ def build(ctx: UiContext) -> None:
         s.mode = value
 
     mode.input(pick_mode, [mode, session], None, queue=False)
+
+    def pick_source(value: str, s: ChatSession) -> None:
+        s.collection = None if value == HANDBOOK else value
+
+    def refresh_sources(value: str):
+        names = material.collection_names(state)
+        return gr.Dropdown(choices=[HANDBOOK, *names], value=value if value in names else HANDBOOK)
+
+    source.input(pick_source, [source, session], None, queue=False)
+    source.focus(refresh_sources, source, source, queue=False)
     sources.input(show, sources, panel, queue=False)
     cite_open.click(show, cite_ref, panel, js=CITE_INPUT_JS, queue=False)
     ctx.blocks.load(None, js=CITE_JS)

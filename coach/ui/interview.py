@@ -26,7 +26,7 @@ import gradio as gr
 
 from coach.errors import BadInput, CoachError
 from coach.interview import MAX_COUNT, Grade, InterviewSession, Step
-from coach.ui import ask, faults, render
+from coach.ui import ask, faults, material, render
 from coach.ui.state import ServerState, UiContext
 
 ALL_PARTS = "all"
@@ -36,7 +36,11 @@ MODES = (
     ("Unseen first", "new_first"),
 )
 CITE_PREFIX = "#iv-cite-"
-IDLE = "Choose a part, how many questions and the order, then press **Start interview**."
+IDLE = (
+    "Choose what to practise (the handbook, or one of your collections from My material), a "
+    "part, how many questions and the order, then press **Start interview**."
+)
+HANDBOOK = "Handbook"
 FINISHED = "**Interview finished.** The summary is below; start another one above."
 PANEL_HINT = (
     "After a grade, click a citation such as **[Q17]** to read that handbook section here. "
@@ -135,9 +139,8 @@ def model_markdown(step: Step, title: str, known: Iterable[str]) -> str:
     text = step.model_answer or (step.grade.model_answer if step.grade else "")
     if not text:
         return ""
-    return f"#### The handbook's answer · {title}\n\n" + render.link_citations(
-        text, known, CITE_PREFIX
-    )
+    whose = "The answer in your material" if ":" in step.question else "The handbook's answer"
+    return f"#### {whose} · {title}\n\n" + render.link_citations(text, known, CITE_PREFIX)
 
 
 def summary_html(summary: dict, part_titles: dict[str, str], known: Iterable[str]) -> str:
@@ -259,7 +262,11 @@ def start_interview(
     count: float,
     mode: str,
     questions: tuple[str, ...] = (),
+    source: str | None = None,
 ) -> dict:
+    """Start an interview on the handbook (a part, or all), or on one of the user's
+    collections (`source`: its sections that have rubrics)."""
+    collection = None if source in (None, "", HANDBOOK) else source
     with holder.lock:
         if holder.busy:
             raise gr.Error(BUSY)
@@ -267,10 +274,11 @@ def start_interview(
             session = InterviewSession.start(
                 state.progress(),
                 state.grader(),
-                part=None if part in (None, "", ALL_PARTS) else part,
+                part=None if collection or part in (None, "", ALL_PARTS) else part,
                 count=int(count or 5),
                 mode=mode or "due",
                 questions=questions,
+                collection=None if questions else collection,
             )
         except CoachError as exc:
             return {"status": _problem(state, exc, "Could not start")}
@@ -407,6 +415,13 @@ def build(ctx: UiContext) -> None:
     with gr.Tab("Mock interview", id="interview", elem_id="tab-interview") as tab:
         holder = gr.State(InterviewState())
         with gr.Row():
+            source = gr.Dropdown(
+                [HANDBOOK, *material.collection_names(state)],
+                value=HANDBOOK,
+                label="Practise",
+                elem_id="iv-source",
+                scale=2,
+            )
             part = gr.Dropdown(
                 part_choices(state), value=ALL_PARTS, label="Part", elem_id="iv-part", scale=2
             )
@@ -470,7 +485,16 @@ def build(ctx: UiContext) -> None:
     def with_state(handler):
         return wire(lambda *args: handler(state, *args))
 
-    start.click(with_state(start_interview), [holder, part, count, mode], outputs, queue=False)
+    def starting(page, p, n, m, src):
+        return start_interview(state, page, p, n, m, source=src)
+
+    start.click(wire(starting), [holder, part, count, mode, source], outputs, queue=False)
+
+    def refresh_sources(value: str):
+        names = material.collection_names(state)
+        return gr.Dropdown(choices=[HANDBOOK, *names], value=value if value in names else HANDBOOK)
+
+    source.focus(refresh_sources, source, source, queue=False)
     resume.click(with_state(resume_interview), holder, outputs, queue=False)
     # The same concurrency group as Ask: one in-process model, one call at a time, and the
     # queue position shown on the grade is the real wait.

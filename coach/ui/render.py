@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 CITE_PREFIX = "#cite-"
-_BRACKETED = re.compile(r"\[((?:Q\d{2}|P\d))\]")
+_BRACKETED = re.compile(r"\[((?:Q\d{2}|P\d|[a-z0-9][a-z0-9_-]{0,39}:s\d+))\]")
 # A bare id as the refusal texts print them: "Q21 (Temperature ...)".
 _BARE = re.compile(r"(?<![\w\[#-])((?:Q\d{2}|P\d))(?![\w\]])")
 # Refusals that are about the handbook's coverage, not about the guardrails.
@@ -36,8 +36,10 @@ def link_citations(text: str, known: Iterable[str], prefix: str = CITE_PREFIX) -
     >>> link_citations("Top-p keeps the nucleus [Q21]; see [Q99].", {"Q21"})
     'Top-p keeps the nucleus [\\\\[Q21\\\\]](#cite-Q21); see [Q99].'
     """
-    known = set(known)
-    return _BRACKETED.sub(lambda m: cite_link(m[1], prefix) if m[1] in known else m[0], text)
+    known = set(known)  # a collection's ids ("notes:s12") always link: the panel checks them
+    return _BRACKETED.sub(
+        lambda m: cite_link(m[1], prefix) if m[1] in known or ":" in m[1] else m[0], text
+    )
 
 
 def link_bare_ids(text: str, known: Iterable[str]) -> str:
@@ -52,7 +54,9 @@ def link_bare_ids(text: str, known: Iterable[str]) -> str:
     return _BARE.sub(lambda m: f"[{m[1]}]({CITE_PREFIX}{m[1]})" if m[1] in known else m[0], text)
 
 
-def answer_markdown(answer: str, refusal_reason: str | None, known: Iterable[str]) -> str:
+def answer_markdown(
+    answer: str, refusal_reason: str | None, known: Iterable[str], material: bool = False
+) -> str:
     """The chat message for a finished turn: an answer with links, or a labelled refusal.
 
     >>> answer_markdown("Temperature rescales logits [Q21].", None, {"Q21"})
@@ -65,7 +69,11 @@ def answer_markdown(answer: str, refusal_reason: str | None, known: Iterable[str
     if refusal_reason is None:
         return link_citations(answer, known)
     if refusal_reason in SCOPE_REASONS:
-        return f"**{SCOPE_REASONS[refusal_reason]}.** {link_bare_ids(answer, known)}"
+        label = SCOPE_REASONS[refusal_reason]
+        if material:  # the user's own collection: its closest sections are [notes:s12]
+            label = label.replace("the handbook", "your material")
+            return f"**{label}.** {link_citations(answer, ())}"
+        return f"**{label}.** {link_bare_ids(answer, known)}"
     if refusal_reason == "backend_error":
         return f"**The model backend failed.** {answer}"
     return f"**Blocked by the guardrails: {refusal_reason}.** {answer}"

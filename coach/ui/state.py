@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coach.ask import Asker
+from coach.ask.collection_answer import CollectionAsker
 from coach.config import Config
 from coach.handbook import Handbook, load_handbook
 from coach.interview import Grader, ProgressStore, reset_database
@@ -52,6 +53,11 @@ class ServerState:
             if self._asker is None:
                 self._asker = Asker(self._cfg)
             return self._asker
+
+    def collection_asker(self, name: str) -> CollectionAsker:
+        """An asker over one of the user's collections, sharing the server's guards (built
+        per question: cheap, and a re-added collection is always searched as it is now)."""
+        return CollectionAsker(self._cfg, [name], guards=getattr(self.asker(), "guards", None))
 
     def grader(self) -> Grader:
         """The server's Grader, on the model in force. Built lazily (its models load on first

@@ -1,0 +1,54 @@
+"""Progress on a terminal: the embedding lines of `coach add` / `coach index --collection`
+("    embedded 256/457 chunks (23.9 chunks/s)") drawn as one updating bar with the share done,
+the rate and the time left, when stderr is a terminal; other lines, and every line when stderr
+is a pipe or a file, are printed as they are (logs stay greppable)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import TextIO
+
+_EMBEDDED = re.compile(r"embedded (\d+)/(\d+) chunks \(([\d.]+) chunks/s\)")
+WIDTH = 28
+
+
+def bar(done: int, total: int, rate: float) -> str:
+    """One bar line.
+
+    >>> bar(256, 457, 23.9)
+    '[###############.............]  56%  256/457 chunks  23.9 chunks/s  ~8 s left'
+    """
+    share = done / total if total else 1.0
+    filled = round(WIDTH * share)
+    left = (total - done) / rate if rate > 0 else 0.0
+    eta = f"~{left:.0f} s left" if done < total else "done"
+    return (
+        f"[{'#' * filled}{'.' * (WIDTH - filled)}] {share:4.0%}  {done}/{total} chunks  "
+        f"{rate:.1f} chunks/s  {eta}"
+    )
+
+
+class ProgressPrinter:
+    """A progress callback: `printer(line)`."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self._stream = stream  # None: sys.stderr as it is at each call (tests swap it)
+        self.open_bar = False
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stderr
+
+    def __call__(self, msg: str) -> None:
+        match = _EMBEDDED.search(msg)
+        if match and self.stream.isatty():
+            done, total, rate = int(match[1]), int(match[2]), float(match[3])
+            end = "\n" if done >= total else ""
+            print(f"\r    {bar(done, total, rate)}", end=end, file=self.stream, flush=True)
+            self.open_bar = done < total
+            return
+        if self.open_bar:  # another message mid-bar starts on its own line
+            print(file=self.stream)
+            self.open_bar = False
+        print(msg, file=self.stream, flush=True)
