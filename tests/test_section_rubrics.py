@@ -202,3 +202,20 @@ def test_cli_propose_reports_counts(notes, capfd):
     assert "no section s99" in capfd.readouterr().err
     assert main(["rubrics", "export", "nope"]) == 4
     assert "No collection named 'nope'" in capfd.readouterr().err
+
+
+def test_an_interview_asks_a_long_headings_question_once_not_once_per_window(tmp_path):
+    cfg = load_config()
+    facts = " ".join(
+        f"Fact number {i} about caching says entry {i} expires after {i} seconds of idle time."
+        for i in range(60)
+    )
+    path = tmp_path / "long.md"
+    path.write_text(f"# Guide\n\n## Caching\n\n{facts}\n", encoding="utf-8")
+    add(cfg, "long", [path])
+    windows = [s for s in load_sections(cfg, "long") if s.heading_path[-1:] == ("Caching",)]
+    assert len(windows) >= 3  # one heading, cut into windows
+    sr.propose(cfg, "long")
+    assert len(sr.current(cfg, "long")[0]) >= 3
+    (ref,) = sr.refs_with_rubrics(cfg, "long")
+    assert ref == f"long:{windows[0].id}"

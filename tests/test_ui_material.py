@@ -151,3 +151,31 @@ def test_a_mock_interview_on_a_collection_from_the_tab(uploaded):
         state, holder, "Clipping rescales the gradient norm above a threshold."
     )
     assert "proposed rubric" in graded["grade"] and "The answer in your material" in graded["model"]
+
+
+def test_the_collection_name_is_suggested_from_the_first_upload_unless_typed(tmp_path):
+    upload = tmp_path / "abc123" / "My Notes (2024).md"
+    assert material.suggested_name([str(upload)], "") == "my-notes-2024"
+    assert material.suggested_name([Upload(upload)], None) == "my-notes-2024"
+    typed = material.suggested_name([str(upload)], "mine")
+    assert not isinstance(typed, str)  # left as typed (gr.skip)
+
+
+def test_the_interview_picker_offers_a_collections_sections_and_starts_on_the_chosen(uploaded):
+    state = uploaded
+    part, sections = interview.pick_source(state, "notes")
+    assert sections.visible and not part.visible
+    assert sections.choices == [] and "propose them in My material" in sections.info
+    sr.propose(state.cfg, "notes")
+    _part, sections = interview.pick_source(state, "notes")
+    refs = [ref for _label, ref in sections.choices]
+    assert refs and all(r.startswith("notes:s") for r in refs)
+    assert sections.value == refs[: interview.FIRST_FEW]
+    assert interview.pick_source(state, "notes", [refs[-1], "notes:s99"])[1].value == [refs[-1]]
+    part, sections = interview.pick_source(state, interview.HANDBOOK)
+    assert part.visible and not sections.visible
+    holder = interview.InterviewState()
+    view = interview.start_interview(
+        state, holder, "all", 5, "due", questions=(refs[-1],), source="notes"
+    )
+    assert view["status"].startswith("Started: 1 questions") and refs[-1] in view["question"]

@@ -59,7 +59,12 @@ def is_code(block: str) -> bool:
     (True, False)
     >>> is_code("python3 -m venv tutorial-env")
     True
+    >>> is_code('>>> while True:\\n...     print("Oops!  Try again...")\\n...')
+    True
     """
+    # An interactive session ends in its "..." prompt, which reads like a full stop.
+    if block.lstrip().startswith(">>>"):
+        return True
     if block.rstrip().endswith((".", "?", "!", ":", ".)")):
         return False
     return bool(_CODE_CHARS.search(block) or "\n" in block or len(block.split()) <= 8)
@@ -84,6 +89,16 @@ def render(blocks: list[str]) -> str:
         else:
             out.append(f"```\n{block}\n```" if is_code(block) else block)
     return "\n\n".join(out)
+
+
+def with_citation(text: str, ref: str) -> str:
+    """The text with its citation: on a line of its own after a code fence, which must close
+    alone on its line or the rest of the answer reads as code.
+
+    >>> with_citation("Like this:\\n\\n```\\nx = 1\\n```", "n:s1")
+    'Like this:\\n\\n```\\nx = 1\\n```\\n[n:s1]'
+    """
+    return f"{text}\n[{ref}]" if text.endswith("```") else f"{text} [{ref}]"
 
 
 def where(hit: CollectionHit) -> str:
@@ -145,7 +160,7 @@ class CollectionAsker(guardrails.UsesGuards):
                 f"guess. The closest are: {closest(hits)}."
             )
             return self._result(**base, answer=text, refused="abstained")
-        body = "\n\n".join(f"{render(blocks)} [{hit.id}]" for hit, blocks in chosen)
+        body = "\n\n".join(with_citation(render(blocks), hit.id) for hit, blocks in chosen)
         cited = "\n".join(f"[{hit.id}] {where(hit)}" for hit, _ in chosen)
         text = f"From your material ({names}):\n\n{body}\n\nSources:\n{cited}"
         sources = [Source(hit.id, where(hit), self.clean(hit)) for hit, _ in chosen]

@@ -191,7 +191,7 @@ def cmd_add(args: argparse.Namespace, out: JsonOut | None) -> int:
     summary.update(_index_after_add(cfg, name))
     summary["flagged"] = [
         {"section": f"{name}:{f.section}", "source": f.source, "heading_path": list(f.heading_path),
-         "text": f.text[:300]}
+         "text": f.text[:300], "start": f.start, "end": f.end, "reason": f.reason}
         for f in findings(cfg, name)
     ]  # fmt: skip
     if out:
@@ -218,8 +218,10 @@ def cmd_add(args: argparse.Namespace, out: JsonOut | None) -> int:
             "treated as data (never followed, never quoted in answers):"
         )
         for f in summary["flagged"][:10]:
-            place = " > ".join(f["heading_path"]) or f["source"]
+            place = " > ".join(f["heading_path"]) or "(no heading)"
             print(f"  [{f['section']}] {f['source']}: {place}: {f['text'][:100]!r}")
+        if len(summary["flagged"]) > 10:
+            print(f"  ... and {len(summary['flagged']) - 10} more (coach add ... --json lists all)")
     return 0
 
 

@@ -21,12 +21,14 @@ def bar(done: int, total: int, rate: float) -> str:
     """
     share = done / total if total else 1.0
     filled = round(WIDTH * share)
-    left = (total - done) / rate if rate > 0 else 0.0
-    eta = f"~{left:.0f} s left" if done < total else "done"
-    return (
-        f"[{'#' * filled}{'.' * (WIDTH - filled)}] {share:4.0%}  {done}/{total} chunks  "
-        f"{rate:.1f} chunks/s  {eta}"
-    )
+    line = f"[{'#' * filled}{'.' * (WIDTH - filled)}] {share:4.0%}  {done}/{total} chunks  "
+    line += f"{rate:.1f} chunks/s"
+    if done >= total:
+        return line + "  done"
+    if rate <= 0:  # no rate yet: no made-up time left
+        return line
+    left = (total - done) / rate
+    return line + (f"  ~{left / 60:.0f} min left" if left >= 90 else f"  ~{left:.0f} s left")
 
 
 class ProgressPrinter:

@@ -3,13 +3,15 @@ and benign ones (including documents about prompt injection), added through the 
 (`coach.sources.add` into a throwaway COACH_HOME) and scanned (coach/guardrails/
 document_scan.py).
 
-Data: evals/guardrails/documents.jsonl (frozen; written by an independent helper session that
-never saw the detector; see DOCUMENTS.md). Per attack, one of three outcomes:
+Data: evals/guardrails/documents.jsonl (frozen; see evals/guardrails/README.md: written by
+hand after reading the detector, so detection is optimistic). Per attack, one of three outcomes:
 - flagged: a finding overlaps the injected passage;
 - not extracted: the injected passage is in no section (e.g. an HTML comment the reader drops),
   so it never reaches the assistant either;
 - missed: it is in a section and nothing flagged it.
-A benign document is a false positive when anything in it is flagged.
+A benign document is a false positive when anything in it is flagged. `detection_rate` counts
+flagged and not-extracted attacks: neither reaches the assistant as an instruction. About a
+second for the whole file (rules only, no index build).
 Leaves out: the classifier (the scan is rules only), answers (Ask quotes cleaned passages).
 """
 
@@ -22,7 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from coach.config import Config
-from coach.evals.common import EVALS_DIR, load_rows, stratified_sample
+from coach.evals.common import load_rows, stratified_sample
 from coach.guardrails.document_scan import scan
 from coach.sources import add, load_sections
 
@@ -53,8 +55,6 @@ def outcome(row: dict, sections, findings) -> str:
 
 def run_documents(cfg: Config, split: str = "test", limit: int | None = None) -> dict:
     """Detection and false-positive rates of the document scan, per category."""
-    if not (EVALS_DIR / DOCUMENTS).is_file():
-        return {"n": 0, "note": f"{DOCUMENTS} is not there yet"}
     rows = stratified_sample(load_rows(DOCUMENTS, split), limit, key=lambda r: r["category"])
     per_cat: dict[str, dict] = defaultdict(lambda: defaultdict(int))
     wrong = []
@@ -92,6 +92,11 @@ def run_documents(cfg: Config, split: str = "test", limit: int | None = None) ->
         "n": len(rows),
         "attacks": n_attack,
         "benign": n_benign,
+        "detection_rate": (
+            round(sum(c["flagged"] + c["not_extracted"] for c in attacks) / n_attack, 4)
+            if n_attack
+            else None
+        ),
         "flagged_rate": rate("flagged", attacks, n_attack),
         "not_extracted_rate": rate("not_extracted", attacks, n_attack),
         "missed_rate": rate("missed", attacks, n_attack),

@@ -346,9 +346,11 @@ ANSWER_RULES: tuple[Rule, ...] = (
         "addresses_an_ai",
         r"(?:^|[.!?]\s+|\n)\W*(?:(?:hey|dear|attention|note to|message to|instructions? (?:to|for))"
         r",?\s+)?(?:the\s+)?(?:ai|a\.i\.|assistant|ai assistant|chatbot|language model|llm|"
-        r"chatgpt|claude|copilot|bot|agent|summari[sz]er)s?\s*[,:]" + _gap(60) + r"\b(?:ignore|"
+        r"chatgpt|claude|copilot|bot|agent|summari[sz]er|ai grader|llm grader)s?"
+        r"\s*(?:[,:]|\s[-–—]\s)" + _gap(60) + r"\b(?:ignore|"
         r"disregard|forget|you|your|please|always|never|do not|don't|tell|say|answer|respond|reply|"
-        r"print|reveal|output|recommend|include|add|write|claim|state|give|rate|praise|mention)\b",
+        r"print|reveal|output|recommend|include|add|write|claim|state|give|rate|praise|mention|"
+        r"the answer key|every answer)\b",
     ),
     _r(
         "answer_injection",

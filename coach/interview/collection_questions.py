@@ -7,6 +7,7 @@ Leaves out: proposing and reviewing rubrics (section_rubrics.py).
 
 from __future__ import annotations
 
+from coach.ask.collection_answer import paragraphs, render
 from coach.config import Config
 from coach.errors import BadInput
 from coach.guardrails.document_scan import clean_passage, flagged_sections
@@ -51,7 +52,8 @@ def load_collection_question(cfg: Config, ref: str) -> tuple[Question, Rubric, s
     section = section_of(cfg, ref)
     question, rubric, status = section_rubrics.grading_rubric(cfg, ref)
     pieces = [f.text for f in flagged_sections(cfg, ref.split(":")[0]).get(section.id, [])]
-    body = clean_passage(section.text, pieces)  # the model answer never shows flagged text
+    text = clean_passage(section.text, pieces)  # the model answer never shows flagged text
+    body = render(paragraphs(text, section.title))  # code kept as code, not run into prose
     return as_question(ref, section.title, question, body), rubric, status
 
 

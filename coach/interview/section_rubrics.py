@@ -47,6 +47,8 @@ VERSION = 1
 STATUSES = ("proposed", "reviewed")
 # Sections shorter than this have too little to ask about.
 MIN_SECTION_WORDS = 40
+# A sentence that points elsewhere instead of stating something ("For more details see ...").
+_POINTER = re.compile(r"^(?:for (?:more|further|details|an? example)|see |as (?:we|you) saw)", re.I)
 _NUMBERING = re.compile(r"^\s*(?:\d+(?:\.\d+)*\.?|[A-Z]\.)\s+")
 # The model picks sentences by number: at most this many are offered (the prompt stays short).
 MAX_OFFERED = 30
@@ -189,7 +191,13 @@ def _candidates(section: Section) -> list[draft.Candidate]:
         # Not a key point: a lead-in to an example ("... like this:") or a fragment a code
         # block cut from its sentence ("which is more concise.").
         lead_in, fragment = c.source.endswith(":"), c.source[:1].islower()
-        if verbatim(c.source, section) and len(c.source.split()) >= 4 and not (lead_in or fragment):
+        pointer = bool(_POINTER.match(c.source))
+        exclaims = c.source.endswith("!")  # "Study that one carefully!": advice, not a fact
+        if (
+            verbatim(c.source, section)
+            and len(c.source.split()) >= 6
+            and not (lead_in or fragment or pointer or exclaims)
+        ):
             unique.setdefault(c.source, c)
     return list(unique.values())
 
@@ -215,7 +223,11 @@ def offered_sentences(section: Section) -> list[str]:
         if is_code(block):
             continue
         for sentence in draft.sentences(normalize_space(block)):
-            ok = len(sentence.split()) >= 5 and not sentence.endswith(":")
+            # A lead-in to what follows ("... like this:", "The try statement works as follows.").
+            lead_in = sentence.endswith(":") or sentence.endswith("as follows.")
+            ok = len(sentence.split()) >= 5 and not lead_in
+            # No full stop: a code block cut the sentence ("... in the defining scope, so that").
+            ok = ok and sentence.rstrip("\"')").endswith((".", "?", "!"))
             ok = ok and not any(sentence in f or f in sentence for f in flagged)
             if ok and not sentence[:1].islower() and verbatim(sentence, section):
                 out.append(sentence)
@@ -575,7 +587,12 @@ def grading_rubric(cfg: Config, ref: str) -> tuple[str, Rubric, str]:
 
 
 def refs_with_rubrics(cfg: Config, name: str) -> list[str]:
-    """Refs of the collection's sections that have a usable rubric, reviewed ones first."""
+    """Refs of the collection's sections that have a usable rubric, reviewed ones first, one
+    per question: the windows of one long heading all ask "Explain <heading>.", and an
+    interview should not ask it three times."""
     usable, _stale = current(cfg, name)
     order = sorted(usable.values(), key=lambda r: (r.status != "reviewed", int(r.section[1:])))
-    return [f"{name}:{r.section}" for r in order]
+    first = {}
+    for r in order:
+        first.setdefault(r.question, r)
+    return [f"{name}:{r.section}" for r in first.values()]

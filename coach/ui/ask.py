@@ -289,7 +289,8 @@ def respond(state: ServerState, session: ChatSession):
             content = render.answer_markdown(
                 result.answer, result.refusal_reason, state.known_ids, material=bool(collection)
             )
-            extras = _finish(state, result, asker.cfg.model)
+            used = f"quoted from {collection}, no model" if collection else asker.cfg.model
+            extras = _finish(state, result, used)
         except Exception as exc:  # a readable message in the chat, the traceback in the log
             content = render.problem_markdown(faults.describe(exc, state.cfg.logs_dir))
             result = None
@@ -409,14 +410,18 @@ def build(ctx: UiContext) -> None:
 
     mode.input(pick_mode, [mode, session], None, queue=False)
 
-    def pick_source(value: str, s: ChatSession) -> None:
-        s.collection = None if value == HANDBOOK else value
+    def pick_source(value: str, s: ChatSession):
+        s.collection = None if value in (None, HANDBOOK) else value
+        # A collection is always quoted: the handbook's answer modes do not apply to it.
+        return gr.Radio(visible=s.collection is None)
 
     def refresh_sources(value: str):
         names = material.collection_names(state)
         return gr.Dropdown(choices=[HANDBOOK, *names], value=value if value in names else HANDBOOK)
 
-    source.input(pick_source, [source, session], None, queue=False)
+    # `change`, not `input`: a refresh that falls back to the handbook (the collection was
+    # removed) must reach the session too.
+    source.change(pick_source, [source, session], mode, queue=False)
     source.focus(refresh_sources, source, source, queue=False)
     sources.input(show, sources, panel, queue=False)
     cite_open.click(show, cite_ref, panel, js=CITE_INPUT_JS, queue=False)

@@ -1,4 +1,5 @@
-"""The Mock interview tab: the coach asks handbook questions, grades the answers, follows up.
+"""The Mock interview tab: the coach asks handbook questions (or the chosen sections of one of
+your collections, graded on their rubrics), grades the answers, follows up.
 
 The session logic is coach.interview.session's `InterviewSession`, the same one `coach interview`
 drives; this tab only lays it out. Each browser session keeps an `InterviewState` in `gr.State`:
@@ -41,6 +42,7 @@ IDLE = (
     "part, how many questions and the order, then press **Start interview**."
 )
 HANDBOOK = "Handbook"
+FIRST_FEW = 3  # sections of a collection chosen when it is picked
 FINISHED = "**Interview finished.** The summary is below; start another one above."
 PANEL_HINT = (
     "After a grade, click a citation such as **[Q17]** to read that handbook section here. "
@@ -278,7 +280,7 @@ def start_interview(
                 count=int(count or 5),
                 mode=mode or "due",
                 questions=questions,
-                collection=None if questions else collection,
+                collection=collection,
             )
         except CoachError as exc:
             return {"status": _problem(state, exc, "Could not start")}
@@ -406,6 +408,34 @@ def on_show(state: ServerState, holder: InterviewState) -> dict:
 # -- layout -------------------------------------------------------------------------------
 
 
+def section_choices(state: ServerState, name: str) -> list[tuple[str, str]]:
+    """(label, ref) of collection `name`'s sections that have a rubric ([] when none)."""
+    try:
+        return [(label, f"{name}:{sid}") for label, sid in material.rubric_choices(state, name)]
+    except CoachError:
+        return []
+
+
+def pick_source(state: ServerState, source: str | None, chosen: list[str] | None = None):
+    """(part, sections) for what to practise: the handbook by part, or a collection by its
+    sections with rubrics, keeping the ones still chosen (default: the first few)."""
+    if source in (None, "", HANDBOOK):
+        return gr.Dropdown(visible=True), gr.Dropdown(
+            choices=[], value=[], multiselect=True, visible=False
+        )
+    choices = section_choices(state, source)
+    refs = [ref for _, ref in choices]
+    kept = [ref for ref in chosen or () if ref in refs] or refs[:FIRST_FEW]
+    info = (
+        "Asked in this order; clear them all to let Questions and Order choose."
+        if choices
+        else "No rubrics yet: propose them in My material."
+    )
+    return gr.Dropdown(visible=False), gr.Dropdown(
+        choices=choices, value=kept, multiselect=True, visible=True, info=info
+    )
+
+
 def part_choices(state: ServerState) -> list[tuple[str, str]]:
     return [("All parts", ALL_PARTS)] + [(f"{p.id} · {p.title}", p.id) for p in state.book.parts]
 
@@ -424,6 +454,15 @@ def build(ctx: UiContext) -> None:
             )
             part = gr.Dropdown(
                 part_choices(state), value=ALL_PARTS, label="Part", elem_id="iv-part", scale=2
+            )
+            sections = gr.Dropdown(
+                [],
+                value=[],
+                multiselect=True,
+                label="Sections (with rubrics)",
+                visible=False,
+                elem_id="iv-sections",
+                scale=3,
             )
             count = gr.Slider(
                 1, min(20, MAX_COUNT), value=5, step=1, label="Questions", elem_id="iv-count"
@@ -485,16 +524,26 @@ def build(ctx: UiContext) -> None:
     def with_state(handler):
         return wire(lambda *args: handler(state, *args))
 
-    def starting(page, p, n, m, src):
-        return start_interview(state, page, p, n, m, source=src)
+    def starting(page, p, n, m, src, refs):
+        # A collection's chosen sections are the plan; none chosen: `n` of them by the order.
+        questions = () if src in (None, "", HANDBOOK) else tuple(refs or ())
+        return start_interview(state, page, p, n, m, questions=questions, source=src)
 
-    start.click(wire(starting), [holder, part, count, mode, source], outputs, queue=False)
+    start.click(wire(starting), [holder, part, count, mode, source, sections], outputs, queue=False)
 
     def refresh_sources(value: str):
         names = material.collection_names(state)
         return gr.Dropdown(choices=[HANDBOOK, *names], value=value if value in names else HANDBOOK)
 
     source.focus(refresh_sources, source, source, queue=False)
+    source.change(lambda src: pick_source(state, src), source, [part, sections], queue=False)
+    # Rubrics proposed in My material since the collection was picked show up here.
+    sections.focus(
+        lambda src, refs: pick_source(state, src, refs)[1],
+        [source, sections],
+        sections,
+        queue=False,
+    )
     resume.click(with_state(resume_interview), holder, outputs, queue=False)
     # The same concurrency group as Ask: one in-process model, one call at a time, and the
     # queue position shown on the grade is the real wait.

@@ -68,6 +68,16 @@ def section_markdown(state: ServerState, ref: str) -> str:
 # -- adding ---------------------------------------------------------------------------------
 
 
+def suggested_name(files, current: str | None):
+    """A collection name from the first uploaded file's name, unless one is typed already."""
+    if (current or "").strip() or not files:
+        return gr.skip()
+    try:
+        return sources.default_name(Path(getattr(files[0], "name", files[0])))
+    except CoachError:
+        return gr.skip()
+
+
 def _progress_html(lines: list[str], done: bool = False) -> str:
     fraction = None
     for line in reversed(lines):
@@ -240,7 +250,9 @@ def build(ctx: UiContext) -> None:
                     elem_id="mat-files",
                 )
                 name = gr.Textbox(
-                    label="Collection name", placeholder="e.g. ml-notes", elem_id="mat-name"
+                    label="Collection name",
+                    placeholder="e.g. ml-notes (default: the first file's name)",
+                    elem_id="mat-name",
                 )
                 add_btn = gr.Button("Add", variant="primary", elem_id="mat-add")
                 status = gr.HTML("", elem_id="mat-status")
@@ -268,12 +280,20 @@ def build(ctx: UiContext) -> None:
             model_btn = gr.Button("Re-propose this one with the model", elem_id="mat-propose-m")
         rub_head = gr.Markdown("Pick a collection and a section.", elem_id="mat-rub-head")
         points = gr.Dataframe(
-            headers=POINT_HEADERS, value=[], interactive=True, elem_id="mat-points", wrap=True
+            headers=POINT_HEADERS,
+            value=[],
+            interactive=True,
+            elem_id="mat-points",
+            wrap=True,
+            # Fixed shares so keywords, follow-up and source stay in view beside long points.
+            column_widths=["4%", "26%", "8%", "16%", "20%", "26%"],
         )
         with gr.Row():
             accept_btn = gr.Button("Accept (reviewed)", variant="primary", elem_id="mat-accept")
             save_btn = gr.Button("Save edits", elem_id="mat-save")
-            drop_no = gr.Number(label="Point #", precision=0, minimum=1, elem_id="mat-drop-no")
+            drop_no = gr.Number(
+                label="Point #", value=1, precision=0, minimum=1, elem_id="mat-drop-no"
+            )
             drop_btn = gr.Button("Delete point", elem_id="mat-drop")
         rub_status = gr.Markdown("", elem_id="mat-rub-status")
 
@@ -287,6 +307,8 @@ def build(ctx: UiContext) -> None:
 
     def adding(f, n):
         yield from add_uploads(state, f, n)
+
+    files.upload(suggested_name, [files, name], name, queue=False)
 
     add_btn.click(adding, [files, name], status, concurrency_id="model", concurrency_limit=1).then(
         refreshed, None, [table, to_remove, rub_coll], queue=False
