@@ -73,7 +73,7 @@ def test_lead_ins_are_not_offered_and_rubrics_json_output_matches_its_schema(tmp
     )
     out_file = tmp_path / "rubrics.json"
     runs = (
-        ["rubrics", "propose", "notes", "--json"],
+        ["rubrics", "propose", "notes", "--no-model", "--json"],
         ["rubrics", "export", "notes", "--out", str(out_file), "--json"],
         ["rubrics", "import", "notes", str(out_file), "--json"],
         ["rubrics", "export", "notes"],

@@ -116,9 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--model",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=False,
         help="propose: the local model picks and words the points (~10-25 s a section), "
-        "instead of the extractive draft",
+        "instead of the extractive draft (--no-model, the default)",
     )
     sp.add_argument(
         "--replace-reviewed", action="store_true", help="propose: also replace reviewed rubrics"
