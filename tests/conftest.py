@@ -86,3 +86,15 @@ def run_cli(*args: str, stdin: bytes | None = None, env: dict | None = None, tim
         timeout=timeout,
         cwd=REPO,
     )
+
+
+@pytest.fixture
+def fresh_collection_caches():
+    """Each test starts like a new process: no collection index loaded or joined yet."""
+    from coach.search import collections as cs
+
+    cs._LOADED.clear()
+    cs._SEARCHERS.clear()
+    yield
+    cs._LOADED.clear()
+    cs._SEARCHERS.clear()

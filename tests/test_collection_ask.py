@@ -64,13 +64,7 @@ def embedder() -> HashEmbedder:
     return HashEmbedder(dim=1024)
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    cs._LOADED.clear()
-    cs._SEARCHERS.clear()
-    yield
-    cs._LOADED.clear()
-    cs._SEARCHERS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_collection_caches")
 
 
 @pytest.fixture

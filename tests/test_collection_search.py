@@ -64,14 +64,7 @@ def embedder() -> HashEmbedder:
     return HashEmbedder(dim=1024)
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    """Each test starts like a new process: no index loaded yet."""
-    cs._LOADED.clear()
-    cs._SEARCHERS.clear()
-    yield
-    cs._LOADED.clear()
-    cs._SEARCHERS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_collection_caches")
 
 
 @pytest.fixture

@@ -19,14 +19,7 @@ from coach.search import HashEmbedder, ann
 from coach.search import collections as cs
 from coach.sources import add
 
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    cs._LOADED.clear()
-    cs._SEARCHERS.clear()
-    yield
-    cs._LOADED.clear()
-    cs._SEARCHERS.clear()
+pytestmark = pytest.mark.usefixtures("fresh_collection_caches")
 
 
 def unit(rows: np.ndarray) -> np.ndarray:

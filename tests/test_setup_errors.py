@@ -201,3 +201,15 @@ def test_conftest_reads_coach_home_as_the_session_starts(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(tmp_path / "models")
+
+
+def test_doctor_calls_a_healthy_progress_database_healthy():
+    from coach import doctor
+    from coach.config import load_config
+    from coach.interview import ProgressStore
+
+    cfg = load_config()
+    with ProgressStore(cfg.progress_db) as store:
+        store.start_session("due", None, 1, ["Q01"])
+    (check,) = [c for c in doctor.run_checks(cfg) if c.name == "progress"]
+    assert check.ok and "is healthy" in check.message, check.message

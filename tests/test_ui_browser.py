@@ -310,8 +310,13 @@ def test_your_own_material_uploaded_asked_and_practised_in_a_graded_interview(se
     page.locator("#mat-files input[type=file]").set_input_files(
         [str(TUTORIAL / name) for name in TUTORIAL_FILES]
     )
-    page.locator("#mat-name input, #mat-name textarea").first.fill("pytut")
-    page.wait_for_timeout(500)  # the upload finishes before Add reads it
+    name = page.locator("#mat-name input, #mat-name textarea").first
+    # The upload suggests a name from the first file; wait for it, then choose our own.
+    page.wait_for_function(
+        "() => document.querySelector('#mat-name input, #mat-name textarea').value !== ''"
+    )
+    assert name.input_value() == "controlflow"
+    name.fill("pytut")
     page.click("#mat-add")
     page.wait_for_function(
         "() => /indexed|Could not add/.test(document.querySelector('#mat-status').innerText)",

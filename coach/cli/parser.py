@@ -53,22 +53,16 @@ def _parser() -> argparse.ArgumentParser:
     sp = add("search", "search the handbook (or your collections, with --collection)")
     sp.add_argument("text", metavar="TEXT|-")
     sp.add_argument("--k", type=int, default=None, help="number of hits (default 5)")
-    sp.add_argument(
-        "--collection",
-        dest="collections",
-        action="append",
-        metavar="NAME",
-        help="search this collection instead of the handbook (repeatable: one ranking over "
+    _collections_option(
+        sp,
+        "search this collection instead of the handbook (repeatable: one ranking over "
         "all of them; ids like notes:s12); 'handbook' is the handbook",
     )
     sp = add("ask", "ask a question about the handbook (or your collections, with --collection)")
     sp.add_argument("text", metavar="TEXT|-")
-    sp.add_argument(
-        "--collection",
-        dest="collections",
-        action="append",
-        metavar="NAME",
-        help="answer from this collection of yours instead of the handbook (repeatable); "
+    _collections_option(
+        sp,
+        "answer from this collection of yours instead of the handbook (repeatable); "
         "the answer quotes its sections, cited like [notes:s12] with file and heading",
     )
     sp = add("grade", "grade an interview answer")
@@ -84,12 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--limit", type=int, default=None, help="stratified sample of N items")
     sp = add("judge", "judge answers' faithfulness to handbook sections (stdin JSON lines)")
     sp.add_argument("text", metavar="-")
-    sp.add_argument(
-        "--collection",
-        dest="collections",
-        action="append",
-        metavar="NAME",
-        help="judge against this collection's sections: bare ids (s12) are its own, and "
+    _collections_option(
+        sp,
+        "judge against this collection's sections: bare ids (s12) are its own, and "
         "sources outside the named collections are refused (repeatable)",
     )
     sp = add("show", "print a handbook section")
@@ -163,6 +154,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _batch_mode(args: argparse.Namespace) -> bool:
     return getattr(args, "text", None) == "-"
+
+
+def _collections_option(sp: argparse.ArgumentParser, help: str) -> None:
+    """`--collection NAME`, repeatable, into `args.collections` (search, ask, judge)."""
+    sp.add_argument("--collection", dest="collections", action="append", metavar="NAME", help=help)
 
 
 def main(argv: list[str] | None = None) -> int:

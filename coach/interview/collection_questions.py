@@ -53,7 +53,8 @@ def load_collection_question(cfg: Config, ref: str) -> tuple[Question, Rubric, s
     question, rubric, status = section_rubrics.grading_rubric(cfg, ref)
     pieces = [f.text for f in flagged_sections(cfg, ref.split(":")[0]).get(section.id, [])]
     text = clean_passage(section.text, pieces)  # the model answer never shows flagged text
-    body = render(paragraphs(text, section.title))  # code kept as code, not run into prose
+    heading = (section.heading_path or (section.title,))[-1]  # the title has "(1/2)" added
+    body = render(paragraphs(text, heading))  # its heading line dropped, code kept as code
     return as_question(ref, section.title, question, body), rubric, status
 
 

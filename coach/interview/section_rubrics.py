@@ -5,11 +5,14 @@ of the section, with keywords and a follow-up; proposed, then reviewed by the us
 Proposing: the question is the section's own question (a question-like section) or
 "Explain <heading>." from its heading. The extractive drafter (rubric_draft.py: definitions,
 labelled and listed sentences, emphasised terms) proposes points from the section's prose; with
-`use_model`, the local model proposes points instead and each one whose source is not a
-verbatim span of the section (whitespace-normalised) is rejected and counted; fewer than 3
-valid ones are topped up from the extractive draft, and the record says so. The model takes
-~20-40 s a section on 2 cores, so whole collections are drafted extractively and the model is
-asked section by section (`coach rubrics propose NAME --section s12 --model`).
+`use_model`, the local model instead picks 3-6 of the section's numbered prose sentences and
+words a point, keywords and a follow-up for each, so every source is a verbatim span by
+construction -- and still checked: a pick outside the list, a repeat or a source that is not
+verbatim is rejected and counted, a point is re-anchored to the sentence it restates when the
+model misnumbers, and fewer than 3 valid points are topped up from the extractive draft (the
+record says so). The model takes ~11-24 s a section on 2 idle cores, so whole collections are
+drafted extractively and the model is asked section by section
+(`coach rubrics propose NAME --section s12 --model`).
 
 Storage: `$COACH_HOME/collections/NAME/rubrics.json`, written atomically under the collection's
 lock. Each rubric keeps the sha256 of its section's text: after a re-add it follows its text to
