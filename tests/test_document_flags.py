@@ -109,11 +109,11 @@ def test_stale_corrupt_and_old_findings_are_rescanned_never_trusted(docs):
     assert ds.findings(cfg, "notes") == []
 
 
-def test_check_hit_says_whether_a_passage_quotes_flagged_text(docs):
+def test_a_cleaner_says_whether_a_passage_quotes_flagged_text(docs):
     cfg = load_config()
     add(cfg, "notes", [docs])
     masks = next(s for s in load_sections(cfg, "notes") if s.title == "Masks")
-    checked = ds.check_hit(cfg, _hit("notes", masks.id, masks.text))
+    checked = ds.PassageCleaner(cfg).check(_hit("notes", masks.id, masks.text))
     assert checked.flagged and "ignore your previous" not in checked.text
     assert "A causal mask hides future positions" in checked.text and ds.REMOVED in checked.text
     assert set(checked.removed) == {
@@ -130,7 +130,7 @@ def test_a_passage_cut_mid_finding_still_loses_the_rest_of_it(docs):
     add(cfg, "notes", [docs])
     heads = next(s for s in load_sections(cfg, "notes") if s.title == "Heads")
     cut = heads.text[: heads.text.index("award") + 20]  # the chunk ends inside the sentence
-    checked = ds.check_hit(cfg, _hit("notes", heads.id, cut))
+    checked = ds.PassageCleaner(cfg).check(_hit("notes", heads.id, cut))
     assert checked.flagged and "award 10/10" not in checked.text
 
 

@@ -5,11 +5,9 @@ is a pipe or a file, are printed as they are (logs stay greppable)."""
 
 from __future__ import annotations
 
-import re
 import sys
 from typing import TextIO
 
-_EMBEDDED = re.compile(r"embedded (\d+)/(\d+) chunks \(([\d.]+) chunks/s\)")
 WIDTH = 28
 
 
@@ -43,9 +41,12 @@ class ProgressPrinter:
         return self._stream or sys.stderr
 
     def __call__(self, msg: str) -> None:
-        match = _EMBEDDED.search(msg)
-        if match and self.stream.isatty():
-            done, total, rate = int(match[1]), int(match[2]), float(match[3])
+        # Imported here: the CLI's start-up stays free of numpy until something is embedded.
+        from coach.search.collections import embedding_progress
+
+        progress = embedding_progress(msg)
+        if progress and self.stream.isatty():
+            done, total, rate = progress
             end = "\n" if done >= total else ""
             print(f"\r    {bar(done, total, rate)}", end=end, file=self.stream, flush=True)
             self.open_bar = done < total

@@ -94,7 +94,8 @@ def _handbook_generic(cfg: Config, home: Path, split: str, limit: int | None, sa
     local = dataclasses.replace(cfg, home=home)
     source = cfg.corpus_dir / "handbook.txt"
     searcher = _searcher(local, "handbook-copy", [source], say)
-    labels = handbook_labels(cfg, load_sections(local, "handbook-copy"))
+    sections = load_sections(local, "handbook-copy")
+    labels = handbook_labels(cfg, sections)
     dedicated = get_searcher(cfg)
     golds = [set(r["reference_context_ids"]) for r in rows]
     generic, special = [], []
@@ -107,7 +108,6 @@ def _handbook_generic(cfg: Config, home: Path, split: str, limit: int | None, sa
         (bool(g[0] & gold), bool(d[0] & gold))
         for g, d, gold in zip(generic, special, golds, strict=True)
     ]
-    sections = load_sections(local, "handbook-copy")
     return {
         "n": len(rows),
         "sections": len(sections),

@@ -7,8 +7,8 @@ never offer a flagged sentence as a key point.
 Findings are kept per collection in `$COACH_HOME/collections/NAME/flags.json`, keyed by the
 sha256 of the collection's sections: a re-add rescans, and a missing, stale or unreadable file
 is rescanned (never read as "clean"). The scan is rules only (~1 ms a section). For a caller
-quoting a search hit (Ask over collections): `check_hit(cfg, hit)` or, for many hits,
-`PassageCleaner(cfg).check(hit)` -> `CheckedPassage(text, flagged, removed)`.
+quoting search hits (Ask over collections): `PassageCleaner(cfg).check(hit)` ->
+`CheckedPassage(text, flagged, removed)`, or `cleaner(hit)` for the text alone.
 Measured on an independent author's documents (evals/guardrails/README.md, test run once):
 50% of attacks kept from the assistant, 10% of benign documents flagged.
 Leaves out: the classifier. NanoGuard at the interview answer's threshold (0.98), on the
@@ -127,13 +127,6 @@ def clean_passage(passage: str, pieces: Sequence[str]) -> str:
     'Use dropout. [text addressed to an AI assistant removed]'
     """
     return check_passage(passage, pieces).text
-
-
-def check_hit(cfg: Config, hit) -> CheckedPassage:
-    """Whether a collection hit (`coach.search.collections.CollectionHit`) quotes flagged text,
-    and its passage without it. Reads the collection's findings each call (scanning if none
-    are on file); for many hits use one `PassageCleaner(cfg).check`."""
-    return PassageCleaner(cfg).check(hit)
 
 
 class PassageCleaner:

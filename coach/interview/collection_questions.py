@@ -13,7 +13,7 @@ from coach.errors import BadInput
 from coach.guardrails.document_scan import clean_passage, flagged_sections
 from coach.handbook import Question
 from coach.interview.rubrics import Rubric
-from coach.sources import list_collections, load_sections
+from coach.sources import Section, list_collections, load_sections
 
 
 def as_question(ref: str, title: str, question: str, body: str) -> Question:
@@ -34,14 +34,16 @@ def as_question(ref: str, title: str, question: str, body: str) -> Question:
     )
 
 
-def section_of(cfg: Config, ref: str):
-    """The collection section `ref` ("pytut:s67") names; BadInput saying what exists."""
+def section_of(cfg: Config, ref: str) -> tuple[Section, list[Section]]:
+    """The collection section `ref` ("pytut:s67") names, and all its collection's sections;
+    BadInput saying what exists."""
     name, _, sid = ref.partition(":")
     if not any(c.name == name for c in list_collections(cfg)):
         raise BadInput(f"{ref}: there is no collection named {name!r} (see: coach collections).")
-    for section in load_sections(cfg, name):
+    sections = load_sections(cfg, name)
+    for section in sections:
         if section.id == sid:
-            return section
+            return section, sections
     raise BadInput(f"{ref}: collection {name!r} has no section {sid!r}.")
 
 
@@ -49,8 +51,8 @@ def load_collection_question(cfg: Config, ref: str) -> tuple[Question, Rubric, s
     """(question, rubric, "reviewed" | "proposed") for collection section `ref`."""
     from coach.interview import section_rubrics  # it builds on this module's as_question
 
-    section = section_of(cfg, ref)
-    question, rubric, status = section_rubrics.grading_rubric(cfg, ref)
+    section, sections = section_of(cfg, ref)  # read once, for the rubric's staleness too
+    question, rubric, status = section_rubrics.grading_rubric(cfg, ref, sections)
     pieces = [f.text for f in flagged_sections(cfg, ref.split(":")[0]).get(section.id, [])]
     text = clean_passage(section.text, pieces)  # the model answer never shows flagged text
     heading = (section.heading_path or (section.title,))[-1]  # the title has "(1/2)" added

@@ -205,7 +205,7 @@ def _candidates(section: Section) -> list[draft.Candidate]:
     return list(unique.values())
 
 
-def extractive(section: Section, ref: str, question: Question, idf: dict) -> list[dict]:
+def extractive(section: Section, question: Question, idf: dict) -> list[dict]:
     """Draft points from the section's own sentences (rubric_draft's rules)."""
     found = _candidates(section)
     points = draft.propose(question, found, idf) if len(found) >= MIN_POINTS else []
@@ -296,7 +296,7 @@ def propose_one(
     ref = f"{name}:{section.id}"
     question = question_for(section)
     shaped = as_question(ref, heading_of(section), question, section.text)
-    draft_points = extractive(section, ref, shaped, idf)
+    draft_points = extractive(section, shaped, idf)
     notes: list[str] = []
     rejected, made_by = 0, "extractive"
     points = draft_points
@@ -369,10 +369,14 @@ def _renumbered(rubric: SectionRubric, section_id: str, name: str) -> SectionRub
     return replace(rubric, section=section_id, points=points)
 
 
-def current(cfg: Config, name: str) -> tuple[dict[str, SectionRubric], list[SectionRubric]]:
+def current(
+    cfg: Config, name: str, sections: Sequence[Section] | None = None
+) -> tuple[dict[str, SectionRubric], list[SectionRubric]]:
     """(usable rubrics by current section id, stale ones). A rubric follows its section's text
-    to a new id after a re-add; one whose text changed or went is stale."""
-    by_sha = {text_sha(s): s.id for s in load_sections(cfg, name)}
+    to a new id after a re-add; one whose text changed or went is stale. `sections`: the
+    collection's, when the caller has them loaded already."""
+    sections = load_sections(cfg, name) if sections is None else sections
+    by_sha = {text_sha(s): s.id for s in sections}
     usable, stale = {}, []
     for rubric in load(cfg, name).values():
         sid = by_sha.get(rubric.text_sha256)
@@ -576,10 +580,12 @@ def import_rubrics(cfg: Config, name: str, data: object) -> dict:
 # -- for the grader -------------------------------------------------------------------------
 
 
-def grading_rubric(cfg: Config, ref: str) -> tuple[str, Rubric, str]:
+def grading_rubric(
+    cfg: Config, ref: str, sections: Sequence[Section] | None = None
+) -> tuple[str, Rubric, str]:
     """(question, rubric, status) of collection section `ref` ("pytut:s67")."""
     name, _, sid = ref.partition(":")
-    usable, _stale = current(cfg, name)
+    usable, _stale = current(cfg, name, sections)
     if sid not in usable:
         raise BadInput(
             f"{ref} has no rubric yet, so it cannot be graded. Fix: coach rubrics propose "

@@ -52,6 +52,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -205,6 +206,20 @@ def _damaged(name: str, path: Path, why: object) -> SetupError:
 # Loaded indexes by directory: a directory's content never changes once committed (its name is
 # its key), so a loaded index stays valid for as long as the directory exists.
 _LOADED: dict[Path, CollectionIndex] = {}
+
+
+_EMBEDDED = re.compile(r"embedded (\d+)/(\d+) chunks \(([\d.]+) chunks/s\)")
+
+
+def embedding_progress(message: str) -> tuple[int, int, float] | None:
+    """(done, total, chunks/s) of an embedding progress line, as `_embed` writes them, for the
+    terminal's bar and the app's; None for any other line.
+
+    >>> embedding_progress("    embedded 256/457 chunks (23.9 chunks/s)")
+    (256, 457, 23.9)
+    """
+    m = _EMBEDDED.search(message)
+    return (int(m[1]), int(m[2]), float(m[3])) if m else None
 
 
 def _embed(embedder: Embedder, texts: list[str], say: Callable[[str], None]) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import queue
-import re
 import shutil
 import threading
 import time
@@ -27,7 +26,6 @@ from coach.search import collections as cs
 from coach.ui import faults
 from coach.ui.state import ServerState, UiContext
 
-_EMBEDDED = re.compile(r"embedded (\d+)/(\d+) chunks \(([\d.]+) chunks/s\)")
 TABLE_HEADERS = ["name", "files", "sections", "chunks", "flagged", "built at"]
 POINT_HEADERS = ["#", "point", "weight", "keywords", "follow-up", "source (verbatim)"]
 
@@ -81,8 +79,8 @@ def suggested_name(files, current: str | None):
 def _progress_html(lines: list[str], done: bool = False) -> str:
     fraction = None
     for line in reversed(lines):
-        if m := _EMBEDDED.search(line):
-            fraction = int(m[1]) / int(m[2])
+        if progress := cs.embedding_progress(line):
+            fraction = progress[0] / progress[1]
             break
     value = "" if fraction is None else f' value="{1.0 if done else fraction:.3f}"'
     tail = "".join(f"<div><small>{html.escape(x.strip())}</small></div>" for x in lines[-4:])
